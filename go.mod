@@ -1,0 +1,3 @@
+module github.com/aggregatekit/eventsourcing
+
+go 1.26

@@ -1,0 +1,69 @@
+package eventsourcing
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// RetryPolicy bounds how Handle and Run retry a command that lost a
+// concurrency conflict. Each retry reloads the aggregate from the store and
+// runs the handler again, so no effect of the failed attempt survives.
+// Between attempts it waits a random time between half and all of
+// MinDelay*2^(attempt-1), capped at MaxDelay (exponential back-off with
+// jitter), or until the context ends.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, the first included.
+	// 1 disables retrying; 0 or less means DefaultRetryPolicy's value.
+	MaxAttempts int
+	// MinDelay is the wait before the first retry (before jitter).
+	MinDelay time.Duration
+	// MaxDelay caps the wait between attempts.
+	MaxDelay time.Duration
+}
+
+// DefaultRetryPolicy is the policy of a freshly initialized aggregate: up to
+// 10 attempts, waiting from 1 ms up to 100 ms between them.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 10, MinDelay: time.Millisecond, MaxDelay: 100 * time.Millisecond}
+}
+
+func (p RetryPolicy) attempts() int {
+	if p.MaxAttempts <= 0 {
+		return DefaultRetryPolicy().MaxAttempts
+	}
+	return p.MaxAttempts
+}
+
+// delay returns the jittered wait after failed attempt n (1-based).
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.MinDelay
+	if d <= 0 {
+		return 0
+	}
+	for i := 1; i < n && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	if p.MaxDelay > 0 && d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// wait sleeps before the retry that follows failed attempt n, or returns the
+// context's error if it ends first.
+func (p RetryPolicy) wait(ctx context.Context, n int) error {
+	d := p.delay(n)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

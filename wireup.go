@@ -1,0 +1,224 @@
+package eventsourcing
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// wiring is what AutomaticWireup learns about one Go type. It is computed once
+// per type and shared, read-only, by every instance.
+type wiring struct {
+	typeName string
+	handlers map[reflect.Type]handlerMethod // keyed by the non-pointer command type
+	replays  map[reflect.Type]replayMethod  // keyed by the non-pointer event type
+	err      *WireupError                   // shape problems; registry problems are checked per call
+}
+
+type handlerMethod struct {
+	name string
+	fn   reflect.Value // the method as a func with the receiver first
+	ctx  bool          // takes a context.Context before the command
+	ptr  bool          // takes *C rather than C
+}
+
+type replayMethod struct {
+	name string
+	fn   reflect.Value
+	ptr  bool // takes *E rather than E
+}
+
+// wirings caches the wiring of each aggregate Go type (a *T). It is a memo of
+// a pure function of the type, so sharing it between registries and stores is
+// safe.
+var wirings sync.Map // reflect.Type -> *wiring
+
+var (
+	typeContext   = reflect.TypeFor[context.Context]()
+	typeError     = reflect.TypeFor[error]()
+	typeEvents    = reflect.TypeFor[[]Event]()
+	typeBasePtr   = reflect.TypeFor[*AggregateBase]()
+	typeBaseValue = reflect.TypeFor[AggregateBase]()
+)
+
+func wiringFor(t reflect.Type) *wiring {
+	if w, ok := wirings.Load(t); ok {
+		return w.(*wiring)
+	}
+	w, _ := wirings.LoadOrStore(t, buildWiring(t))
+	return w.(*wiring)
+}
+
+// buildWiring inspects the methods of pointer type t. It never panics: every
+// method whose name starts with Handle or Replay either fits an accepted shape
+// or is listed in the returned wiring's error.
+func buildWiring(t reflect.Type) *wiring {
+	w := &wiring{
+		typeName: t.Elem().Name(),
+		handlers: map[reflect.Type]handlerMethod{},
+		replays:  map[reflect.Type]replayMethod{},
+	}
+	var problems []string
+	if !embedsBase(t.Elem()) {
+		problems = append(problems, "it must embed eventsourcing.AggregateBase (by value)")
+	}
+	for i := 0; i < t.NumMethod(); i++ {
+		m := t.Method(i)
+		isHandle := strings.HasPrefix(m.Name, "Handle")
+		isReplay := strings.HasPrefix(m.Name, "Replay")
+		if !isHandle && !isReplay {
+			continue
+		}
+		if _, promoted := typeBasePtr.MethodByName(m.Name); promoted {
+			continue // AggregateBase's own Handle
+		}
+		if _, valueRecv := t.Elem().MethodByName(m.Name); valueRecv {
+			problems = append(problems, fmt.Sprintf("%s has a value receiver; it must have a pointer receiver (*%s)", m.Name, w.typeName))
+			continue
+		}
+		if isHandle {
+			h, key, problem := handlerShape(m)
+			if problem != "" {
+				problems = append(problems, problem)
+				continue
+			}
+			if prev, dup := w.handlers[key]; dup {
+				problems = append(problems, fmt.Sprintf("%s and %s both handle command %s", prev.name, m.Name, key))
+				continue
+			}
+			w.handlers[key] = h
+			continue
+		}
+		r, key, problem := replayShape(m)
+		if problem != "" {
+			problems = append(problems, problem)
+			continue
+		}
+		if prev, dup := w.replays[key]; dup {
+			problems = append(problems, fmt.Sprintf("%s and %s both replay event %s", prev.name, m.Name, key))
+			continue
+		}
+		w.replays[key] = r
+	}
+	if len(problems) > 0 {
+		w.err = &WireupError{Type: t.String(), Problems: problems}
+	}
+	return w
+}
+
+func embedsBase(t reflect.Type) bool {
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Anonymous && f.Type == typeBaseValue {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	handleShapes = "want func(C) ([]eventsourcing.Event, error) or func(context.Context, C) ([]eventsourcing.Event, error)"
+	replayShapes = "want func(E) or func(*E) with no results"
+)
+
+// paramType reports the non-pointer named type of a command or event
+// parameter, and whether it was a pointer.
+func paramType(p reflect.Type) (reflect.Type, bool, bool) {
+	ptr := p.Kind() == reflect.Pointer
+	if ptr {
+		p = p.Elem()
+	}
+	if p.Kind() == reflect.Interface || p.Kind() == reflect.Pointer || p.Name() == "" {
+		return nil, false, false
+	}
+	return p, ptr, true
+}
+
+func handlerShape(m reflect.Method) (handlerMethod, reflect.Type, string) {
+	ft := m.Type // receiver first
+	h := handlerMethod{name: m.Name, fn: m.Func}
+	if ft.IsVariadic() || ft.NumOut() != 2 || ft.Out(0) != typeEvents || ft.Out(1) != typeError {
+		return h, nil, fmt.Sprintf("%s has signature %s; %s", m.Name, ft, handleShapes)
+	}
+	switch ft.NumIn() {
+	case 2:
+	case 3:
+		if ft.In(1) != typeContext {
+			return h, nil, fmt.Sprintf("%s takes %s before the command; only context.Context may come first", m.Name, ft.In(1))
+		}
+		h.ctx = true
+	default:
+		return h, nil, fmt.Sprintf("%s has signature %s; %s", m.Name, ft, handleShapes)
+	}
+	key, ptr, ok := paramType(ft.In(ft.NumIn() - 1))
+	if !ok {
+		return h, nil, fmt.Sprintf("%s takes command type %s; commands must be named non-interface types (or pointers to them)", m.Name, ft.In(ft.NumIn()-1))
+	}
+	h.ptr = ptr
+	return h, key, ""
+}
+
+func replayShape(m reflect.Method) (replayMethod, reflect.Type, string) {
+	ft := m.Type
+	r := replayMethod{name: m.Name, fn: m.Func}
+	if ft.IsVariadic() || ft.NumIn() != 2 || ft.NumOut() != 0 {
+		return r, nil, fmt.Sprintf("%s has signature %s; %s", m.Name, ft, replayShapes)
+	}
+	key, ptr, ok := paramType(ft.In(1))
+	if !ok {
+		return r, nil, fmt.Sprintf("%s takes event type %s; events must be named non-interface types (or pointers to them)", m.Name, ft.In(1))
+	}
+	r.ptr = ptr
+	return r, key, ""
+}
+
+// AutomaticWireup finds subject's command handlers and replay methods by
+// reflection. subject is the aggregate itself: a non-nil pointer to a struct
+// that embeds AggregateBase, normally the same value Initialize was given
+// through its StateFetchFunc. Call it after Initialize.
+//
+// Accepted shapes, all with pointer receivers:
+//
+//	HandleX(cmd C) ([]eventsourcing.Event, error)
+//	HandleX(ctx context.Context, cmd C) ([]eventsourcing.Event, error)
+//	ReplayX(e E)
+//	ReplayX(e *E)
+//
+// The X suffix is free; dispatch is by the parameter's Go type. A command
+// handler taking C also receives *C and vice versa; likewise for replays.
+// Every other exported method whose name starts with Handle or Replay is an
+// error, as are two handlers for one command type, two replays for one event
+// type, a replay of an event type the registry does not know, and a subject
+// that is not a pointer to a struct embedding AggregateBase. All problems are
+// reported together in one *WireupError (matching ErrInvalidWireup).
+//
+// The reflection runs once per Go type and is cached; later calls for the same
+// type cost a map lookup and do not allocate.
+func (b *AggregateBase) AutomaticWireup(subject any) error {
+	if b.registry == nil {
+		return fmt.Errorf("%w: call Initialize before AutomaticWireup", ErrNotInitialized)
+	}
+	v := reflect.ValueOf(subject)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return &WireupError{Type: fmt.Sprintf("%T", subject), Problems: []string{"the subject must be a non-nil pointer to a struct"}}
+	}
+	w := wiringFor(v.Type())
+	if w.err != nil {
+		return w.err
+	}
+	var unknown []string
+	for t, r := range w.replays {
+		if _, ok := b.registry.Name(t); !ok {
+			unknown = append(unknown, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
+		}
+	}
+	if unknown != nil {
+		slices.Sort(unknown)
+		return &WireupError{Type: v.Type().String(), Problems: unknown}
+	}
+	b.wiring = w
+	b.subject = v
+	return nil
+}
