@@ -47,7 +47,6 @@ type AggregateBase struct {
 	skipUnknown bool
 
 	seq     int64    // last sequence applied to the state
-	stale   bool     // state holds effects not in the store: reset before the next load
 	pending []Event  // events being committed
 	records []Record // pending, encoded
 
@@ -178,15 +177,11 @@ func (b *AggregateBase) ready() error {
 }
 
 // Refresh brings the state up to date with the store, applying only the
-// events after SequenceNumber. If an earlier commit failed, the state is first
-// reset and rebuilt from the start. On error the state stays consistent with
+// events after SequenceNumber. On error the state stays consistent with
 // SequenceNumber (every event up to it applied, none after).
 func (b *AggregateBase) Refresh(ctx context.Context) error {
 	if err := b.ready(); err != nil {
 		return err
-	}
-	if b.stale {
-		b.resetState()
 	}
 	return b.store.Refresh(ctx, aggLoader{b})
 }
@@ -198,8 +193,12 @@ func (b *AggregateBase) Refresh(ctx context.Context) error {
 // retried from freshly loaded state, under the aggregate's RetryPolicy; after
 // the last attempt the error still matches ErrConcurrency. A command without
 // a handler fails with ErrNoHandler. After any failure the instance remains
-// usable.
+// usable; after a failed commit its state is reset to zero (sequence 0), so
+// that no uncommitted effect is visible, and the next call reloads it.
 func (b *AggregateBase) Handle(ctx context.Context, cmd any) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	decide, err := b.handlerFor(cmd)
 	if err != nil {
 		return err
@@ -301,8 +300,8 @@ func (b *AggregateBase) execute(ctx context.Context, decide func(context.Context
 }
 
 // commit encodes events, applies them to the state and commits them. If
-// encoding fails nothing is applied; if the store fails the state is marked
-// stale so the next load rebuilds it.
+// encoding fails nothing is applied; if the store fails the state is reset,
+// so the next load rebuilds it from the store.
 func (b *AggregateBase) commit(ctx context.Context, events []Event) error {
 	stream := b.StreamID()
 	codec := b.registry.Codec()
@@ -324,7 +323,6 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event) error {
 		}
 		records[i] = Record{Stream: stream, Sequence: b.seq + int64(i) + 1, EventType: name, Data: data, Timestamp: now, Metadata: md}
 	}
-	b.stale = true // until the store confirms
 	for _, e := range events {
 		b.applyRaised(e)
 	}
@@ -332,10 +330,10 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event) error {
 	err := b.store.Commit(ctx, aggWriter{b})
 	b.pending, b.records = nil, nil
 	if err != nil {
+		b.resetState()
 		return err
 	}
 	b.seq += int64(len(events))
-	b.stale = false
 	return nil
 }
 
@@ -426,7 +424,7 @@ func (b *AggregateBase) resetState() {
 		v.Elem().SetZero()
 		*b = saved
 	}
-	b.seq, b.stale = 0, false
+	b.seq = 0
 }
 
 // restore replaces the state with a decoded snapshot (Loader.Restore).
