@@ -12,7 +12,7 @@ import (
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
-func bankRegistry(t *testing.T) *es.StandardEventRegistry {
+func bankRegistry(t testing.TB) *es.StandardEventRegistry {
 	t.Helper()
 	reg := es.NewStandardEventRegistry("Bank")
 	if err := reg.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
