@@ -181,4 +181,3 @@ func BenchmarkParallelAggregates(b *testing.B) {
 		})
 	}
 }
-

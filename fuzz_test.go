@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
-	"github.com/aggregatekit/eventsourcing/storetest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
+	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
 // FuzzDecodeRecord feeds arbitrary stored records to an aggregate: every

@@ -284,20 +284,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) es.EventStore) {
 		if got.Count != acked.Load() {
 			t.Fatalf("stored %d events, acknowledged %d", got.Count, acked.Load())
 		}
-		seen := map[string]bool{}
-		for i, id := range got.IDs {
-			if seen[id] {
-				t.Fatalf("event %s stored twice", id)
-			}
-			seen[id] = true
-			// Batches are contiguous: event i of a batch follows event i-1.
-			if !strings.HasSuffix(id, "-0") {
-				prev := got.IDs[i-1]
-				if prev[:strings.LastIndexByte(prev, '-')] != id[:strings.LastIndexByte(id, '-')] {
-					t.Fatalf("batch split: %s follows %s", id, prev)
-				}
-			}
-		}
+		checkBatches(t, k, got.IDs)
 	})
 
 	t.Run("ConflictRetriedFromFreshState", func(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
-	"github.com/aggregatekit/eventsourcing/storetest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
+	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
 func TestBackendConformance(t *testing.T) {
@@ -18,4 +18,8 @@ func TestEventStoreConformance(t *testing.T) {
 
 func TestSnapshotStoreConformance(t *testing.T) {
 	storetest.RunSnapshotStore(t, func(*testing.T) es.SnapshotStore { return memory.NewSnapshotStore() })
+}
+
+func TestStress(t *testing.T) {
+	storetest.RunStress(t, memory.NewStore(), storetest.StressConfig{})
 }
