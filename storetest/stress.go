@@ -99,14 +99,17 @@ func RunStress(t *testing.T, store es.EventStore, cfg StressConfig) StressResult
 			}
 		}
 	}
+	cold := make([]string, cfg.ColdWriters)
+	for w := range cold {
+		cold[w] = fmt.Sprintf("%s-cold%d", base, w)
+		acked[cold[w]] = &atomic.Int64{}
+	}
 	start := time.Now()
 	for w := 0; w < cfg.HotWriters; w++ {
 		wg.Add(1)
 		go run(fmt.Sprintf("hot%d", w), hot)
 	}
-	for w := 0; w < cfg.ColdWriters; w++ {
-		key := fmt.Sprintf("%s-cold%d", base, w)
-		acked[key] = &atomic.Int64{}
+	for w, key := range cold {
 		wg.Add(1)
 		go run(fmt.Sprintf("cold%d", w), key)
 	}
