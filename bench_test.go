@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -70,57 +72,76 @@ func BenchmarkRebuild(b *testing.B) {
 	ctx := context.Background()
 	var want int64
 
+	library := func(b *testing.B) {
+		a := &Account{}
+		a.Initialize("history", reg, store, func() any { return a })
+		if err := a.AutomaticWireup(a); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if a.SequenceNumber() != rebuildEvents {
+			b.Fatalf("sequence %d", a.SequenceNumber())
+		}
+		want = a.Balance
+	}
+	handwritten := func(b *testing.B) {
+		var balance, seq int64
+		for rec, err := range backend.Load(ctx, stream, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rec.Sequence != seq+1 {
+				b.Fatal("gap")
+			}
+			seq = rec.Sequence
+			switch rec.EventType {
+			case "Deposited":
+				var e Deposited
+				if err := json.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				balance += e.Amount
+			case "Withdrawn":
+				var e Withdrawn
+				if err := json.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				balance -= e.Amount
+			default:
+				b.Fatalf("unknown type %s", rec.EventType)
+			}
+		}
+		if want != 0 && balance != want {
+			b.Fatalf("balance %d, library got %d", balance, want)
+		}
+	}
 	b.Run("library", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			a := &Account{}
-			a.Initialize("history", reg, store, func() any { return a })
-			if err := a.AutomaticWireup(a); err != nil {
-				b.Fatal(err)
-			}
-			if err := a.Refresh(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if a.SequenceNumber() != rebuildEvents {
-				b.Fatalf("sequence %d", a.SequenceNumber())
-			}
-			want = a.Balance
+			library(b)
 		}
 	})
-
 	b.Run("handwritten", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var balance, seq int64
-			for rec, err := range backend.Load(ctx, stream, 0) {
-				if err != nil {
-					b.Fatal(err)
-				}
-				if rec.Sequence != seq+1 {
-					b.Fatal("gap")
-				}
-				seq = rec.Sequence
-				switch rec.EventType {
-				case "Deposited":
-					var e Deposited
-					if err := json.Unmarshal(rec.Data, &e); err != nil {
-						b.Fatal(err)
-					}
-					balance += e.Amount
-				case "Withdrawn":
-					var e Withdrawn
-					if err := json.Unmarshal(rec.Data, &e); err != nil {
-						b.Fatal(err)
-					}
-					balance -= e.Amount
-				default:
-					b.Fatalf("unknown type %s", rec.EventType)
-				}
-			}
-			if want != 0 && balance != want {
-				b.Fatalf("balance %d, library got %d", balance, want)
-			}
+			handwritten(b)
 		}
+	})
+	// paired alternates the two in one loop, so that both see the same
+	// machine load, and reports their ratio.
+	b.Run("paired", func(b *testing.B) {
+		var ratios []float64
+		for b.Loop() {
+			t0 := time.Now()
+			library(b)
+			t1 := time.Now()
+			handwritten(b)
+			ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(ratios[len(ratios)/2], "library/handwritten")
 	})
 }
 
