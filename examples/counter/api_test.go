@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+)
+
+// apiResponse holds any JSON body the API returns.
+type apiResponse struct {
+	CounterView
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// testLogger writes errors to the test's output (shown on failure or with
+// -v). Below Error, the logging middleware reports every conflict, which the
+// concurrent tests provoke by the hundred.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// defaultConfig is the configuration of a server started without flags or
+// environment.
+func defaultConfig(t *testing.T) config {
+	t.Helper()
+	cfg, err := parseConfig(nil, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// openTestStore opens the store stack of cfg, as the server does, and closes
+// it when the test ends.
+func openTestStore(t *testing.T, cfg config) es.EventStore {
+	t.Helper()
+	store, closeStore, err := openStore(t.Context(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := closeStore(); err != nil {
+			t.Errorf("closing the store: %v", err)
+		}
+	})
+	return store
+}
+
+// client talks to a real HTTP server running the API.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+// startServer serves the API over store on a real loopback listener.
+func startServer(t *testing.T, store es.EventStore, max int64, retry es.RetryPolicy) *client {
+	t.Helper()
+	srv := httptest.NewServer(newRouter(newTestCounters(t, store, max, retry), testLogger(t)))
+	t.Cleanup(srv.Close)
+	transport := srv.Client().Transport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 32 // keep connections alive for concurrent clients
+	t.Cleanup(transport.CloseIdleConnections)
+	return &client{t: t, base: srv.URL, http: &http.Client{Transport: transport}}
+}
+
+// do sends a request and decodes the JSON response, failing the test if it
+// is not JSON. It is safe for concurrent use.
+func (c *client) do(method, path, body string) (int, apiResponse) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out apiResponse
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		c.t.Fatalf("%s %s: Content-Type %q, body %q", method, path, ct, raw)
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		c.t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, raw, err)
+	}
+	if resp.StatusCode != http.StatusOK && out.Error == "" {
+		c.t.Fatalf("%s %s: %d without an error message: %q", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// expect sends a request and checks the status code.
+func (c *client) expect(status int, method, path, body string) apiResponse {
+	c.t.Helper()
+	got, out := c.do(method, path, body)
+	if got != status {
+		c.t.Fatalf("%s %s %q: status %d (%+v), want %d", method, path, body, got, out, status)
+	}
+	return out
+}
+
+func TestRoutes(t *testing.T) {
+	t.Parallel()
+	c := startServer(t, memory.NewStore(), 10, exampleRetryPolicy())
+
+	if out := c.expect(200, "GET", "/healthz", ""); out.Status != "ok" {
+		t.Errorf("healthz = %+v", out)
+	}
+	c.expect(404, "GET", "/counters/a", "")
+	c.expect(404, "GET", "/nope", "")
+	c.expect(404, "POST", "/counters/a/decrement", "")
+	c.expect(405, "GET", "/counters/a/increment", "")
+	c.expect(404, "GET", "/counters/", "")
+	c.expect(404, "GET", "/counters/a/", "")
+	c.expect(404, "POST", "/counters/a/increment/", "")
+	c.expect(400, "POST", "/counters//increment", "")
+
+	if out := c.expect(200, "POST", "/counters/a/increment", ""); out.CounterView != (CounterView{"a", 1, 1}) {
+		t.Errorf("first increment = %+v", out)
+	}
+	if out := c.expect(200, "POST", "/counters/a/increment", ` {"by": 5} `); out.CounterView != (CounterView{"a", 6, 2}) {
+		t.Errorf("increment by 5 = %+v", out)
+	}
+	for _, body := range []string{"{}", "null", "\n"} {
+		c.expect(200, "POST", "/counters/b/increment", body)
+	}
+	if out := c.expect(200, "GET", "/counters/b", ""); out.CounterView != (CounterView{"b", 3, 3}) {
+		t.Errorf("counter b = %+v, want 3 increments by 1", out)
+	}
+
+	badBodies := []string{
+		"{", "[]", "1", `"by"`, `{"by": 0}`, `{"by": -1}`, `{"by": 1001}`, `{"by": 1.5}`, `{"by": 1e2}`,
+		`{"by": "2"}`, `{"by": null, "x": 1}`, `{"count": 3}`, `{"by": 1} {}`, `{"by": 1} x`,
+		`{"by": 99999999999999999999}`, "\xff",
+	}
+	for _, body := range badBodies {
+		c.expect(400, "POST", "/counters/a/increment", body)
+	}
+	for _, name := range []string{strings.Repeat("n", 65), "a.b", "caf%C3%A9", "a%20b", "%00"} {
+		c.expect(400, "POST", "/counters/"+name+"/increment", "")
+		c.expect(400, "GET", "/counters/"+name, "")
+	}
+	c.expect(200, "POST", "/counters/"+strings.Repeat("n", 64)+"/increment", "")
+	c.expect(200, "POST", "/counters/Az09_-/increment", "")
+
+	c.expect(413, "POST", "/counters/a/increment", `{"by": 1`+strings.Repeat(" ", maxBodyBytes)+"}")
+	c.expect(200, "POST", "/counters/a/increment", `{"by": 1`+strings.Repeat(" ", maxBodyBytes-10)+"}")
+
+	// The maximum is 10 and a is at 7.
+	if out := c.expect(422, "POST", "/counters/a/increment", `{"by": 4}`); !strings.Contains(out.Error, "maximum") {
+		t.Errorf("422 error = %q", out.Error)
+	}
+	c.expect(200, "POST", "/counters/a/increment", `{"by": 3}`)
+	c.expect(422, "POST", "/counters/a/increment", "")
+	if out := c.expect(200, "GET", "/counters/a", ""); out.CounterView != (CounterView{"a", 10, 4}) {
+		t.Errorf("counter a = %+v; refused requests must store nothing", out)
+	}
+}
+
+// failingStore loads normally but every commit fails with err.
+type failingStore struct {
+	es.EventStore
+	err error
+}
+
+func (s failingStore) Commit(context.Context, es.Writer) error { return s.err }
+
+// panickingStore panics on every load.
+type panickingStore struct{ es.EventStore }
+
+func (panickingStore) Refresh(context.Context, es.Loader) error { panic("store exploded") }
+
+func TestConflictAfterRetriesIs409(t *testing.T) {
+	t.Parallel()
+	store := failingStore{memory.NewStore(), fmt.Errorf("another writer won: %w", es.ErrConcurrency)}
+	c := startServer(t, store, 10, fastRetry)
+	if out := c.expect(409, "POST", "/counters/a/increment", ""); !strings.Contains(out.Error, "gave up after 3 attempts") {
+		t.Errorf("409 error = %q", out.Error)
+	}
+}
+
+func TestServerFaultsAre500(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]es.EventStore{
+		"error": failingStore{memory.NewStore(), errors.New("disk on fire")},
+		"panic": panickingStore{memory.NewStore()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := startServer(t, store, 10, fastRetry)
+			out := c.expect(500, "POST", "/counters/a/increment", "")
+			if out.Error != "internal server error" {
+				t.Errorf("500 error = %q; details belong in the log, not the response", out.Error)
+			}
+			c.expect(200, "GET", "/healthz", "") // the server survived
+		})
+	}
+}
+
+// TestConcurrentIncrements has 16 clients increment one counter 100 times
+// each through real HTTP. Conflicts are expected and retried; whatever the
+// outcome of each request, the stored counter must account for exactly the
+// requests that got 200.
+func TestConcurrentIncrements(t *testing.T) {
+	t.Parallel()
+	store := openTestStore(t, defaultConfig(t)) // memory, with the server's middleware
+	c := startServer(t, store, 1_000_000, exampleRetryPolicy())
+	hammer(t, c, "hot", 16, 100)
+}
+
+// hammer runs clients goroutines that each increment name times times (by
+// 1, 2 or 3) and checks the final state against the 200 responses: count is
+// the sum of their increments, sequence their number, and each success saw
+// a distinct sequence. Only 200 and 409 are acceptable answers.
+func hammer(t *testing.T, c *client, name string, clients, times int) {
+	t.Helper()
+	var (
+		mu        sync.Mutex
+		sum       int64
+		sequences []int64
+		conflicts int
+		wg        sync.WaitGroup
+	)
+	for i := range clients {
+		by := int64(1 + i%3)
+		wg.Go(func() {
+			for range times {
+				status, out := c.do("POST", "/counters/"+name+"/increment", fmt.Sprintf(`{"by": %d}`, by))
+				mu.Lock()
+				switch status {
+				case http.StatusOK:
+					sum += by
+					sequences = append(sequences, out.Sequence)
+				case http.StatusConflict:
+					conflicts++
+				default:
+					t.Errorf("status %d: %+v", status, out)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d successes, %d conflicts after every retry", len(sequences), conflicts)
+
+	final := c.expect(200, "GET", "/counters/"+name, "")
+	if final.Count != sum {
+		t.Errorf("final count %d, but the 200 responses added up to %d", final.Count, sum)
+	}
+	if final.Sequence != int64(len(sequences)) {
+		t.Errorf("final sequence %d, but %d requests succeeded", final.Sequence, len(sequences))
+	}
+	slices.Sort(sequences)
+	for i, s := range sequences {
+		if s != int64(i+1) {
+			t.Fatalf("the successes saw sequences %v..., want 1, 2, 3, ...: two requests claim one event", sequences[:i+1])
+		}
+	}
+}
+
+// FuzzIncrementBody sends arbitrary bodies to the increment route: the
+// server must never panic and must answer 200, 400, 413 or 422 with JSON.
+func FuzzIncrementBody(f *testing.F) {
+	for _, seed := range []string{"", "{}", "null", `{"by": 3}`, `{"by": 0}`, `{"by": 600}`, `{"by": 1001}`,
+		`{"by": 1.5}`, "{", `{"by": 1} {}`, strings.Repeat(" ", maxBodyBytes+1)} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// A fresh store per input keeps inputs independent and memory flat.
+		counters, err := NewCounters(memory.NewStore(), 500, exampleRetryPolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/counters/c/increment", bytes.NewReader(body))
+		newRouter(counters, slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+
+		var out apiResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("status %d, body %q is not JSON: %v", rec.Code, rec.Body, err)
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			if out.Name != "c" || out.Count < 1 || out.Count > 500 || out.Sequence != 1 {
+				t.Fatalf("200 with %+v", out)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+			if out.Error == "" {
+				t.Fatalf("%d without an error message", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d (%+v) for body %q", rec.Code, out, body)
+		}
+	})
+}

@@ -1,0 +1,278 @@
+package mongo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"sync/atomic"
+	"time"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// disconnectTimeout bounds how long Close waits for operations in flight
+// before disconnecting a client the Backend owns.
+const disconnectTimeout = 10 * time.Second
+
+// Backend is an eventsourcing.Backend storing each commit as one document of
+// a MongoDB collection (see the package documentation for the schema). It is
+// safe for concurrent use by multiple goroutines, and any number of Backends,
+// in any number of processes, may share a collection.
+type Backend struct {
+	client  *mongo.Client
+	coll    *mongo.Collection
+	owned   bool // Close disconnects client
+	cfg     config
+	closed  atomic.Bool
+	findOpt *options.FindOptionsBuilder // read-only after construction
+}
+
+// NewBackend returns a Backend storing commits in the collection coll of the
+// database db, through client, which the caller owns: Close does not
+// disconnect it. It ensures the required index exists (see EnsureIndexes and
+// WithoutIndexCreation), so a Backend never runs without it; that costs one
+// or two round trips.
+func NewBackend(ctx context.Context, client *mongo.Client, db, coll string, opts ...Option) (*Backend, error) {
+	return newBackend(ctx, client, false, db, coll, opts)
+}
+
+// NewStore returns an eventsourcing.EventStore over NewBackend: the same
+// arguments, adapted by eventsourcing.NewStore.
+func NewStore(ctx context.Context, client *mongo.Client, db, coll string, opts ...Option) (es.EventStore, error) {
+	b, err := NewBackend(ctx, client, db, coll, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return es.NewStore(b), nil
+}
+
+// Open connects to the deployment at uri (a MongoDB connection string) and
+// returns a Backend that owns the connection: Close disconnects it. ctx bounds
+// the connection and the index check; to bound how long an unreachable server
+// is waited for by each later call, set serverSelectionTimeoutMS in uri or
+// give each call a context deadline. For full control of the client options,
+// connect yourself and use NewBackend.
+func Open(ctx context.Context, uri, db, coll string, opts ...Option) (*Backend, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: connect: %w", err)
+	}
+	b, err := newBackend(ctx, client, true, db, coll, opts)
+	if err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectTimeout)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+		return nil, err
+	}
+	return b, nil
+}
+
+func newBackend(ctx context.Context, client *mongo.Client, owned bool, db, coll string, opts []Option) (*Backend, error) {
+	if client == nil {
+		return nil, errors.New("mongo: nil client")
+	}
+	if db == "" || coll == "" {
+		return nil, fmt.Errorf("mongo: empty database or collection name (%q, %q)", db, coll)
+	}
+	b := &Backend{
+		client: client,
+		coll:   client.Database(db).Collection(coll),
+		owned:  owned,
+		cfg:    newConfig(opts),
+	}
+	// The _id index serves both the range and the order; the hint keeps a
+	// query planner from sorting the output of the stream_first index
+	// instead.
+	byID := bson.D{{Key: fID, Value: 1}}
+	b.findOpt = options.Find().SetSort(byID).SetHint(byID)
+	if b.cfg.batchSize > 0 {
+		b.findOpt.SetBatchSize(b.cfg.batchSize)
+	}
+	if err := ensureIndexes(ctx, b.coll, eventIndexes, b.cfg.createIndexes); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// EnsureIndexes creates the index the Backend needs on its collection (the
+// unique index on aggregate, key and first described in the package
+// documentation) unless an index with the same keys and uniqueness already
+// exists, under any name. It is idempotent and safe to call at every start
+// and from several processes at once. NewBackend calls it; call it yourself to
+// migrate ahead of a deployment. With WithoutIndexCreation it only verifies,
+// returning an error matching ErrIndexMissing if the index is absent.
+func (b *Backend) EnsureIndexes(ctx context.Context) error {
+	if b.closed.Load() {
+		return es.ErrClosed
+	}
+	return b.wrap(ensureIndexes(ctx, b.coll, eventIndexes, b.cfg.createIndexes))
+}
+
+// Client returns the client the Backend uses. If the Backend was made by
+// Open, it owns the client and Close disconnects it; the caller may share it
+// (for a SnapshotStore, say) until then.
+func (b *Backend) Client() *mongo.Client { return b.client }
+
+// Append stores records, which must be numbered expected+1, expected+2, ...,
+// as one commit document, if the stream's last sequence is expected. If it is
+// not, Append returns an error matching eventsourcing.ErrConcurrency and
+// stores nothing; this holds between any number of racing writers.
+//
+// A commit whose document would exceed the size limit (DefaultMaxCommitSize,
+// or WithMaxCommitSize) is refused with an *eventsourcing.CommitTooLargeError
+// before any round trip.
+//
+// Round trips: one insert for a new stream (expected 0); otherwise one find
+// by _id (does a commit end at expected?) and one insert. The find
+// rejects an expected sequence that is ahead of the stream's head or inside a
+// commit; the unique index on the first sequence decides between writers
+// racing from the same head. No transaction is used.
+func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64, records []es.Record) error {
+	if b.closed.Load() {
+		return es.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := es.CheckAppend(stream, expected, records); err != nil {
+		return err
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	doc, err := encodeCommit(stream, records)
+	if err != nil {
+		return fmt.Errorf("mongo: encode commit to %s: %w", stream, err)
+	}
+	if len(doc) > b.cfg.maxCommitSize {
+		return &es.CommitTooLargeError{Stream: stream, Events: len(records), Size: len(doc), Limit: b.cfg.maxCommitSize}
+	}
+	if expected > 0 {
+		// Commits are never modified or removed, so once a commit ending at
+		// expected exists it keeps existing: checking before the insert is
+		// not a race.
+		err := b.coll.FindOne(ctx, bson.D{{Key: fID, Value: docID(stream, expected)}},
+			options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return &conflictError{stream: stream, expected: expected, reason: "no commit ends at the expected sequence"}
+		}
+		if err != nil {
+			return b.wrap(fmt.Errorf("mongo: append to %s: check head: %w", stream, err))
+		}
+	}
+	if _, err := b.coll.InsertOne(ctx, bson.Raw(doc)); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return &conflictError{stream: stream, expected: expected, reason: "another commit holds the next sequence", err: err}
+		}
+		return b.wrap(fmt.Errorf("mongo: append to %s: %w", stream, err))
+	}
+	return nil
+}
+
+// Load yields the records of stream after the given sequence, in order,
+// reading commit documents through a cursor (see WithBatchSize), so a long
+// history is never held in memory at once. It may start inside a commit.
+// A commit document that cannot be read yields an error matching
+// eventsourcing.ErrCorruptStream (an *eventsourcing.RecordError when one
+// event of it is damaged) and none of that commit's records.
+//
+// Round trips: one find, plus one getMore per further batch.
+func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) iter.Seq2[es.Record, error] {
+	return func(yield func(es.Record, error) bool) {
+		if b.closed.Load() {
+			yield(es.Record{}, es.ErrClosed)
+			return
+		}
+		if err := stream.Validate(); err != nil {
+			yield(es.Record{}, err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(es.Record{}, err)
+			return
+		}
+		after = max(after, 0)
+		cur, err := b.coll.Find(ctx, idRange(stream, "$gt", after, "$lte", math.MaxInt64), b.findOpt)
+		if err != nil {
+			yield(es.Record{}, b.wrap(fmt.Errorf("mongo: load %s: %w", stream, err)))
+			return
+		}
+		defer closeCursor(ctx, cur)
+		var recs []es.Record
+		for cur.Next(ctx) {
+			// Current is only valid until the next call to Next; the
+			// records' Data point into the copy.
+			recs, err = decodeCommit(stream, bytes.Clone(cur.Current), after, recs[:0])
+			if err != nil {
+				yield(es.Record{}, err)
+				return
+			}
+			for _, r := range recs {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				yield(es.Record{}, err)
+				return
+			}
+		}
+		if err := cur.Err(); err != nil {
+			yield(es.Record{}, b.wrap(fmt.Errorf("mongo: load %s: %w", stream, err)))
+		}
+	}
+}
+
+// closeCursor releases the server-side cursor, even if ctx is done.
+func closeCursor(ctx context.Context, cur *mongo.Cursor) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectTimeout)
+	defer cancel()
+	_ = cur.Close(cctx)
+}
+
+// Close makes every later call return eventsourcing.ErrClosed and, if the
+// Backend owns its client (Open), disconnects it, waiting up to 10 seconds
+// for operations in flight. Closing twice is not an error.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) || !b.owned {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+	defer cancel()
+	if err := b.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongo: disconnect: %w", err)
+	}
+	return nil
+}
+
+// wrap marks an operation that failed because the Backend was closed while
+// it ran as matching eventsourcing.ErrClosed too.
+func (b *Backend) wrap(err error) error {
+	if err != nil && b.closed.Load() && !errors.Is(err, es.ErrClosed) {
+		return fmt.Errorf("%w: %w", es.ErrClosed, err)
+	}
+	return err
+}
+
+// conflictError reports a lost append. It matches
+// eventsourcing.ErrConcurrency and unwraps to the server's error, if any.
+type conflictError struct {
+	stream   es.StreamID
+	expected int64
+	reason   string
+	err      error
+}
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("mongo: append to %s after sequence %d: %s: %v", e.stream, e.expected, e.reason, es.ErrConcurrency)
+}
+
+func (e *conflictError) Is(target error) bool { return target == es.ErrConcurrency }
+
+func (e *conflictError) Unwrap() error { return e.err }
