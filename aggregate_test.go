@@ -213,7 +213,7 @@ func (l *Limited) HandleDeposit(c Deposit) ([]es.Event, error) {
 	if l.Total+c.Amount > l.Limit {
 		return nil, errors.New("over the limit")
 	}
-	return []es.Event{Deposited{Amount: c.Amount}}, nil
+	return []es.Event{Deposited(c)}, nil
 }
 func (l *Limited) ReplayDeposited(e Deposited) { l.Total += e.Amount }
 

@@ -29,14 +29,14 @@ func (a *Account) HandleDeposit(c Deposit) ([]es.Event, error) {
 	if c.Amount <= 0 {
 		return nil, fmt.Errorf("deposit of %d: amount must be positive", c.Amount)
 	}
-	return []es.Event{Deposited{Amount: c.Amount}}, nil
+	return []es.Event{Deposited(c)}, nil
 }
 
 func (a *Account) HandleWithdraw(ctx context.Context, c Withdraw) ([]es.Event, error) {
 	if c.Amount > a.Balance {
 		return nil, ErrInsufficientFunds
 	}
-	return []es.Event{Withdrawn{Amount: c.Amount}}, nil
+	return []es.Event{Withdrawn(c)}, nil
 }
 
 func (a *Account) ReplayDeposited(e Deposited)  { a.Balance += e.Amount }

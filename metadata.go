@@ -42,10 +42,3 @@ func MetadataFrom(ctx context.Context) Metadata {
 	}
 	return maps.Clone(md)
 }
-
-// metadataRef returns the context's headers without copying; callers must
-// not modify the result.
-func metadataRef(ctx context.Context) Metadata {
-	md, _ := ctx.Value(metadataKey{}).(Metadata)
-	return md
-}
