@@ -54,7 +54,9 @@ func dynamoStore(t *testing.T) es.EventStore {
 	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
-	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)}) })
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
 	s, err := dynamodb.NewStore(ctx, client, table)
 	if err != nil {
 		t.Fatalf("dynamodb: %v", err)

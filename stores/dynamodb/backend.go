@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/boundary"
 )
 
 // MaxItemSize is DynamoDB's item size limit, in bytes.
@@ -69,7 +69,7 @@ type Backend struct {
 	table  *string
 	cfg    config
 	closed atomic.Bool
-	bounds boundaryCache
+	bounds *boundary.Cache
 }
 
 // NewBackend returns a Backend over table, using client (which the caller
@@ -91,9 +91,7 @@ func NewBackend(ctx context.Context, client *ddb.Client, table string, opts ...O
 	if err := describeAndCheck(ctx, client, table); err != nil {
 		return nil, err
 	}
-	b := &Backend{client: client, table: aws.String(table), cfg: cfg}
-	b.bounds.limit = cfg.cacheSize
-	return b, nil
+	return &Backend{client: client, table: aws.String(table), cfg: cfg, bounds: boundary.New(cfg.cacheSize)}, nil
 }
 
 // NewStore returns an EventStore over a new Backend: NewBackend adapted by
@@ -112,7 +110,7 @@ func NewStore(ctx context.Context, client *ddb.Client, table string, opts ...Opt
 // which the caller owns. Close is idempotent.
 func (b *Backend) Close() error {
 	b.closed.Store(true)
-	b.bounds.reset()
+	b.bounds.Reset()
 	return nil
 }
 
@@ -157,7 +155,7 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 	if size := commitSize(pk, records, layout); size > MaxCommitSize {
 		return &es.CommitTooLargeError{Stream: stream, Events: len(records), Size: size, Limit: MaxCommitSize}
 	}
-	if expected > 0 && !b.bounds.known(pk, expected) {
+	if expected > 0 && !b.bounds.Known(pk, expected) {
 		head, err := b.head(ctx, stream, pk)
 		if err != nil {
 			return fmt.Errorf("dynamodb: append to stream %s: %w", stream, err)
@@ -189,7 +187,7 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 			return &conflictError{stream: stream, expected: expected, head: -1}
 		}
 	}
-	b.bounds.note(pk, records[len(records)-1].Sequence)
+	b.bounds.Note(pk, records[len(records)-1].Sequence)
 	return nil
 }
 
@@ -245,7 +243,7 @@ func (b *Backend) head(ctx context.Context, stream es.StreamID, pk string) (int6
 	if err != nil {
 		return 0, err
 	}
-	b.bounds.note(pk, last)
+	b.bounds.Note(pk, last)
 	return last, nil
 }
 
@@ -278,9 +276,9 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 		d := decoder{table: *b.table, stream: stream, pk: pk}
 		// Commit items tile the sequence space, so the one holding after+1
 		// starts at after+1 exactly when after is a commit boundary.
-		lookBack := after > 0 && !b.bounds.known(pk, after)
+		lookBack := after > 0 && !b.bounds.Known(pk, after)
 		highest := int64(0)
-		defer func() { b.bounds.note(pk, highest) }()
+		defer func() { b.bounds.Note(pk, highest) }()
 		emit := func(item map[string]types.AttributeValue) bool {
 			c, err := d.commit(item)
 			if err != nil {
@@ -377,51 +375,4 @@ func (b *Backend) commitAtOrBefore(ctx context.Context, pk string, seq int64) (m
 		return nil, nil
 	}
 	return out.Items[0], nil
-}
-
-// boundaryCache remembers, per stream, the highest commit boundary (last
-// sequence of a commit item) seen. It is bounded: when full, an arbitrary
-// entry is dropped, which only costs that stream one extra Query later.
-type boundaryCache struct {
-	mu    sync.Mutex
-	limit int
-	m     map[string]int64
-}
-
-func (c *boundaryCache) known(pk string, seq int64) bool {
-	if c.limit <= 0 {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[pk]
-	return ok && v == seq
-}
-
-func (c *boundaryCache) note(pk string, seq int64) {
-	if c.limit <= 0 || seq <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]int64)
-	}
-	if v, ok := c.m[pk]; ok {
-		c.m[pk] = max(v, seq)
-		return
-	}
-	if len(c.m) >= c.limit {
-		for k := range c.m {
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[pk] = seq
-}
-
-func (c *boundaryCache) reset() {
-	c.mu.Lock()
-	c.m = nil
-	c.mu.Unlock()
 }

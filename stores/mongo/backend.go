@@ -11,6 +11,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/boundary"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -31,6 +32,7 @@ type Backend struct {
 	cfg     config
 	closed  atomic.Bool
 	findOpt *options.FindOptionsBuilder // read-only after construction
+	bounds  *boundary.Cache             // latest commit boundary seen per stream
 }
 
 // NewBackend returns a Backend storing commits in the collection coll of the
@@ -86,6 +88,7 @@ func newBackend(ctx context.Context, client *mongo.Client, owned bool, db, coll 
 		owned:  owned,
 		cfg:    newConfig(opts),
 	}
+	b.bounds = boundary.New(b.cfg.cacheSize)
 	// The _id index serves both the range and the order; the hint keeps a
 	// query planner from sorting the output of the stream_first index
 	// instead.
@@ -128,11 +131,13 @@ func (b *Backend) Client() *mongo.Client { return b.client }
 // or WithMaxCommitSize) is refused with an *eventsourcing.CommitTooLargeError
 // before any round trip.
 //
-// Round trips: one insert for a new stream (expected 0); otherwise one find
-// by _id (does a commit end at expected?) and one insert. The find
-// rejects an expected sequence that is ahead of the stream's head or inside a
-// commit; the unique index on the first sequence decides between writers
-// racing from the same head. No transaction is used.
+// Round trips: one insert when expected is 0 (a new stream) or a commit
+// boundary this Backend has seen (it inserted or loaded the commit ending at
+// expected: the usual load-then-commit path; see WithBoundaryCache);
+// otherwise one find by _id (does a commit end at expected?) and one insert.
+// The find rejects an expected sequence that is ahead of the stream's head
+// or inside a commit; the unique index on the first sequence decides between
+// writers racing from the same head. No transaction is used.
 func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64, records []es.Record) error {
 	if b.closed.Load() {
 		return es.ErrClosed
@@ -153,10 +158,12 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 	if len(doc) > b.cfg.maxCommitSize {
 		return &es.CommitTooLargeError{Stream: stream, Events: len(records), Size: len(doc), Limit: b.cfg.maxCommitSize}
 	}
-	if expected > 0 {
+	pk := stream.String()
+	if expected > 0 && !b.bounds.Known(pk, expected) {
 		// Commits are never modified or removed, so once a commit ending at
 		// expected exists it keeps existing: checking before the insert is
-		// not a race.
+		// not a race. (For the same reason, a boundary this Backend has seen
+		// needs no check.)
 		err := b.coll.FindOne(ctx, bson.D{{Key: fID, Value: docID(stream, expected)}},
 			options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -172,6 +179,7 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 		}
 		return b.wrap(fmt.Errorf("mongo: append to %s: %w", stream, err))
 	}
+	b.bounds.Note(pk, records[len(records)-1].Sequence)
 	return nil
 }
 
@@ -181,6 +189,10 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 // A commit document that cannot be read yields an error matching
 // eventsourcing.ErrCorruptStream (an *eventsourcing.RecordError when one
 // event of it is damaged) and none of that commit's records.
+//
+// The last sequence of every commit document read is remembered as a commit
+// boundary of the stream (see WithBoundaryCache), so that an Append after
+// the load needs no head check.
 //
 // Round trips: one find, plus one getMore per further batch.
 func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) iter.Seq2[es.Record, error] {
@@ -204,14 +216,20 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 			return
 		}
 		defer closeCursor(ctx, cur)
+		pk, highest := stream.String(), int64(0)
+		defer func() { b.bounds.Note(pk, highest) }()
 		var recs []es.Record
 		for cur.Next(ctx) {
 			// Current is only valid until the next call to Next; the
 			// records' Data point into the copy.
-			recs, err = decodeCommit(stream, bytes.Clone(cur.Current), after, recs[:0])
+			doc := bson.Raw(bytes.Clone(cur.Current))
+			recs, err = decodeCommit(stream, doc, after, recs[:0])
 			if err != nil {
 				yield(es.Record{}, err)
 				return
+			}
+			if last, err := intField(doc, fLast); err == nil { // decodeCommit checked it
+				highest = max(highest, last)
 			}
 			for _, r := range recs {
 				if !yield(r, nil) {
@@ -240,7 +258,11 @@ func closeCursor(ctx context.Context, cur *mongo.Cursor) {
 // Backend owns its client (Open), disconnects it, waiting up to 10 seconds
 // for operations in flight. Closing twice is not an error.
 func (b *Backend) Close() error {
-	if b.closed.Swap(true) || !b.owned {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.bounds.Reset()
+	if !b.owned {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)

@@ -175,24 +175,66 @@ func TestCommitTooLarge(t *testing.T) {
 	}
 }
 
+// Appends at an expected sequence that is not the end of a commit (inside
+// one, or ahead of the head), or at an older boundary, conflict and store
+// nothing, whatever the Backend knows: the writer (which remembers the head),
+// a Backend that loaded the stream, and one that knows nothing, with and
+// without the boundary cache.
 func TestExpectedAheadOrInsideCommit(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
 	ctx := context.Background()
-	s := stream("ahead")
-	if err := f.b.Append(ctx, s, 0, recs(s, 1, 3)); err != nil {
-		t.Fatal(err)
-	}
-	for _, expected := range []int64{1, 2, 4, 1000} {
-		if err := f.b.Append(ctx, s, expected, recs(s, expected+1, 1)); !errors.Is(err, es.ErrConcurrency) {
-			t.Fatalf("expected %d with head 3: got %v, want ErrConcurrency", expected, err)
-		}
-	}
-	if n, _ := f.coll.CountDocuments(ctx, bson.D{}); n != 1 {
-		t.Fatalf("conflicting appends stored documents: %d in the collection", n)
-	}
-	if err := f.b.Append(ctx, s, 3, recs(s, 4, 2)); err != nil {
-		t.Fatalf("append at the head: %v", err)
+	for name, opts := range map[string][]esmongo.Option{
+		"default": nil,
+		"noCache": {esmongo.WithBoundaryCache(0)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, opts...)
+			s := stream("ahead")
+			if err := f.b.Append(ctx, s, 0, recs(s, 1, 3)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.b.Append(ctx, s, 3, recs(s, 4, 2)); err != nil { // commits 1-3, 4-5
+				t.Fatal(err)
+			}
+			newBackend := func() *esmongo.Backend {
+				b, err := esmongo.NewBackend(ctx, f.client, f.db, f.name, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			loaded := newBackend()
+			if got, err := load(ctx, loaded, s, 0); err != nil || len(got) != 5 {
+				t.Fatalf("load: %d records, %v", len(got), err)
+			}
+			for who, b := range map[string]*esmongo.Backend{"writer": f.b, "loaded": loaded, "fresh": newBackend()} {
+				for _, expected := range []int64{0, 1, 2, 3, 4, 6, 7, 1000} {
+					if err := b.Append(ctx, s, expected, recs(s, expected+1, 1)); !errors.Is(err, es.ErrConcurrency) {
+						t.Fatalf("%s: expected %d with head 5: got %v, want ErrConcurrency", who, expected, err)
+					}
+				}
+			}
+			if n, err := f.coll.CountDocuments(ctx, bson.D{}); err != nil || n != 2 {
+				t.Fatalf("conflicting appends stored documents: %d in the collection (%v)", n, err)
+			}
+			// The right expected still works, from each kind of Backend.
+			if err := f.b.Append(ctx, s, 5, recs(s, 6, 2)); err != nil {
+				t.Fatalf("writer: append at the head: %v", err)
+			}
+			if err := loaded.Append(ctx, s, 5, recs(s, 6, 1)); !errors.Is(err, es.ErrConcurrency) {
+				t.Fatalf("loaded: append at a head that moved on: got %v, want ErrConcurrency", err)
+			}
+			if err := newBackend().Append(ctx, s, 7, recs(s, 8, 1)); err != nil {
+				t.Fatalf("fresh: append at the head: %v", err)
+			}
+			if err := f.b.Append(ctx, s, 7, recs(s, 8, 1)); !errors.Is(err, es.ErrConcurrency) {
+				t.Fatalf("writer: append at its stale head: got %v, want ErrConcurrency", err)
+			}
+			if got, err := load(ctx, newBackend(), s, 0); err != nil || len(got) != 8 {
+				t.Fatalf("final load: %d records, %v", len(got), err)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,21 @@ func TestBackendConformance(t *testing.T) {
 	})
 }
 
+// The same suite with the boundary cache off: every Append at expected > 0
+// checks the head with a find, including those the cache would skip.
+func TestBackendConformanceNoCache(t *testing.T) {
+	t.Parallel()
+	client := connect(t)
+	db := newDatabase(t, client)
+	storetest.RunBackend(t, func(t *testing.T) es.Backend {
+		b, err := esmongo.NewBackend(context.Background(), client, db, newCollection(), esmongo.WithBoundaryCache(0))
+		if err != nil {
+			t.Fatalf("NewBackend: %v", err)
+		}
+		return b
+	})
+}
+
 func TestEventStoreConformance(t *testing.T) {
 	t.Parallel()
 	client := connect(t)

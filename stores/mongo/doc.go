@@ -74,7 +74,13 @@
 // _id, that a commit ending at the expected sequence exists. That read is not
 // a race: commits are never changed or removed, so once it exists it keeps
 // existing, and the unique index settles any writer that appends after it
-// at the same time. A new stream (expected 0) needs no check.
+// at the same time. A new stream (expected 0) needs no check, and neither
+// does a commit boundary the Backend has already seen: each Backend
+// remembers, for a bounded number of streams, the last sequence of the
+// latest commit it inserted or loaded (WithBoundaryCache), so the usual
+// load-then-commit path is a single insert. Deleting commit documents out of
+// band while a Backend runs can make what it remembers stale; turn the cache
+// off with WithBoundaryCache(0) if anything does that.
 //
 // A commit whose document would exceed DefaultMaxCommitSize (16 MiB less
 // 16 KiB of headroom; lower it with WithMaxCommitSize) is refused with an
@@ -97,16 +103,28 @@
 // # Round trips
 //
 //	Backend.Append, new stream (expected 0)    1 insert
-//	Backend.Append, existing stream            1 find (by _id) + 1 insert
+//	Backend.Append at a known boundary         1 insert
+//	  (this Backend inserted or loaded the commit ending at expected)
+//	Backend.Append, other expected > 0         1 find (by _id) + 1 insert;
+//	                                           1 find if no commit ends there
 //	Backend.Load                               1 find, + 1 getMore per further batch
 //	Handle on an aggregate with no events      1 find + 1 insert
-//	Handle on an existing aggregate            2 finds (load, head check) + 1 insert,
+//	Handle on an existing aggregate            1 find (load) + 1 insert,
 //	                                           + getMores for a long history
 //	NewBackend                                 1 listIndexes (+ 1 createIndexes the first time)
 //	SnapshotStore.Get                          1 find
 //	SnapshotStore.Put                          1 find + 1 update (upsert) + 1 delete;
 //	                                           1 find if a newer snapshot is stored
 //	SnapshotStore.Delete                       1 delete
+//
+// eventsourcing.AggregateBase.Handle loads the aggregate's new commits, then
+// appends at the last sequence loaded. That is a known boundary whenever the
+// load read a commit, or when the Backend itself inserted or loaded the
+// commit the aggregate's version ends at (and no later one since).
+// Otherwise the append's check costs one more find: with
+// WithBoundaryCache(0), when the stream was dropped from a full cache, or
+// when the version came from elsewhere (a snapshot with no commit after it,
+// in a Backend that never saw that commit).
 //
 // A server may add one empty getMore to report the end of a cursor whose last
 // batch was full. With the snapshot middleware, a load reads only the commits

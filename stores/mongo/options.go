@@ -10,6 +10,10 @@ const MaxDocumentSize = 16 << 20
 // each inserted document in a few hundred bytes of its own).
 const DefaultMaxCommitSize = MaxDocumentSize - 16<<10
 
+// DefaultBoundaryCacheSize is the number of streams whose latest known commit
+// boundary a Backend remembers unless WithBoundaryCache says otherwise.
+const DefaultBoundaryCacheSize = 10000
+
 // Option configures a Backend.
 type Option func(*config)
 
@@ -17,10 +21,11 @@ type config struct {
 	batchSize     int32
 	maxCommitSize int
 	createIndexes bool
+	cacheSize     int
 }
 
 func newConfig(opts []Option) config {
-	c := config{maxCommitSize: DefaultMaxCommitSize, createIndexes: true}
+	c := config{maxCommitSize: DefaultMaxCommitSize, createIndexes: true, cacheSize: DefaultBoundaryCacheSize}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -59,4 +64,24 @@ func WithMaxCommitSize(n int) Option {
 // matching ErrIndexMissing if it is absent.
 func WithoutIndexCreation() Option {
 	return func(c *config) { c.createIndexes = false }
+}
+
+// WithBoundaryCache sets how many streams' latest known commit boundary the
+// Backend remembers (default DefaultBoundaryCacheSize). A boundary is the
+// last sequence of a commit document the Backend has inserted or loaded;
+// because commit documents are never changed, it stays true. An Append at a
+// known boundary needs only its insert; any other Append at expected > 0
+// first checks, with one find by _id, that a commit ends at expected. When
+// the cache is full, an arbitrary stream is forgotten (its next Append costs
+// the find again). n <= 0 disables the cache: every Append at expected > 0
+// then costs one more find.
+//
+// Deleting a stream's commit documents out of band (by hand, with a TTL
+// index, by restoring an older backup) while a Backend runs can make a
+// boundary it remembers stale, so that an Append at that sequence is
+// accepted instead of failing with eventsourcing.ErrConcurrency. If anything
+// does that, turn the cache off with WithBoundaryCache(0), at one extra find
+// per append.
+func WithBoundaryCache(n int) Option {
+	return func(c *config) { c.cacheSize = max(n, 0) }
 }
