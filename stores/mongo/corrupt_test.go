@@ -65,6 +65,11 @@ func TestCorruptDocuments(t *testing.T) {
 		{"data is a string", func(s es.StreamID) bson.D {
 			return handWritten(s, 2, 2, bson.A{bson.D{{Key: "type", Value: "Added"}, {Key: "data", Value: `{"ID":"x"}`}}})
 		}},
+		{"_id disagrees with last", func(s es.StreamID) bson.D {
+			d := handWritten(s, 2, 2, bson.A{addedEvent("x")})
+			d[0].Value = commitID(s, 3)
+			return d
+		}},
 		{"event is a number", func(s es.StreamID) bson.D { return handWritten(s, 2, 2, bson.A{int64(7)}) }},
 		{"time is a string", func(s es.StreamID) bson.D {
 			d := handWritten(s, 2, 2, bson.A{addedEvent("x")})

@@ -285,6 +285,11 @@ func decodeCommit(stream es.StreamID, doc bson.Raw, after int64, out []es.Record
 	if first < 1 || last < first {
 		return out, corruptDoc(stream, id, "holds sequences %d to %d", first, last)
 	}
+	// Loads order and the head check find commits by _id, the boundary cache
+	// by last: a document where they disagree cannot be trusted.
+	if sid, ok := id.StringValueOK(); !ok || sid != docID(stream, last) {
+		return out, corruptDoc(stream, id, "has an _id that does not match its last sequence %d", last)
+	}
 	ts, err := timeFields(doc)
 	if err != nil {
 		return out, bad(err)
