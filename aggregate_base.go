@@ -39,7 +39,8 @@ type StateResetter interface {
 // between them.
 type AggregateBase struct {
 	key         string
-	aggType     string
+	aggType     string // set by SetAggregateType
+	derivedType string // the state's Go type name, computed once
 	registry    EventRegistry
 	store       EventStore
 	state       StateFetchFunc
@@ -94,17 +95,16 @@ func (b *AggregateBase) AggregateType() string {
 	if b.wiring != nil {
 		return b.wiring.typeName
 	}
-	if b.state == nil {
-		return ""
+	if b.derivedType == "" && b.state != nil {
+		t := reflect.TypeOf(b.state())
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t != nil {
+			b.derivedType = t.Name()
+		}
 	}
-	t := reflect.TypeOf(b.state())
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return ""
-	}
-	return t.Name()
+	return b.derivedType
 }
 
 // StreamID returns the identity of the aggregate's stream.
@@ -378,12 +378,11 @@ func (b *AggregateBase) callReplay(r replayMethod, arg reflect.Value) {
 
 // apply decodes and applies one stored record (Loader.Apply).
 func (b *AggregateBase) apply(rec Record) error {
-	stream := b.StreamID()
 	if rec.Sequence != b.seq+1 {
-		return &SequenceError{Stream: stream, Expected: b.seq + 1, Got: rec.Sequence}
+		return &SequenceError{Stream: b.StreamID(), Expected: b.seq + 1, Got: rec.Sequence}
 	}
-	if rec.Stream != (StreamID{}) && rec.Stream != stream {
-		return &RecordError{Stream: stream, Sequence: rec.Sequence, Type: rec.EventType,
+	if rec.Stream != (StreamID{}) && (rec.Stream.Key != b.key || rec.Stream.AggregateType != b.AggregateType()) {
+		return &RecordError{Stream: b.StreamID(), Sequence: rec.Sequence, Type: rec.EventType,
 			Err: fmt.Errorf("record belongs to stream %s", rec.Stream)}
 	}
 	t, ok := b.registry.Type(rec.EventType)
@@ -392,11 +391,11 @@ func (b *AggregateBase) apply(rec Record) error {
 			b.seq = rec.Sequence
 			return nil
 		}
-		return &UnknownEventTypeError{Type: rec.EventType, Stream: stream, Sequence: rec.Sequence}
+		return &UnknownEventTypeError{Type: rec.EventType, Stream: b.StreamID(), Sequence: rec.Sequence}
 	}
 	ptr := reflect.New(t)
 	if err := b.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
-		return &RecordError{Stream: stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
+		return &RecordError{Stream: b.StreamID(), Sequence: rec.Sequence, Type: rec.EventType, Err: err}
 	}
 	if fn, ok := b.replays[t]; ok {
 		fn(ptr.Elem().Interface())

@@ -86,6 +86,20 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		want = a.Balance
 	}
+	// manual rebuilds through DefineReplayMethod: the library without
+	// reflective calls.
+	manual := func(b *testing.B) {
+		a := &Account{}
+		a.Initialize("history", reg, store, func() any { return a })
+		_ = a.DefineReplayMethod(Deposited{}, func(e es.Event) { a.ReplayDeposited(e.(Deposited)) })
+		_ = a.DefineReplayMethod(Withdrawn{}, func(e es.Event) { w := e.(Withdrawn); a.ReplayWithdrawn(&w) })
+		if err := a.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if a.SequenceNumber() != rebuildEvents || (want != 0 && a.Balance != want) {
+			b.Fatalf("sequence %d balance %d", a.SequenceNumber(), a.Balance)
+		}
+	}
 	handwritten := func(b *testing.B) {
 		var balance, seq int64
 		for rec, err := range backend.Load(ctx, stream, 0) {
@@ -123,6 +137,12 @@ func BenchmarkRebuild(b *testing.B) {
 			library(b)
 		}
 	})
+	b.Run("manual", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			manual(b)
+		}
+	})
 	b.Run("handwritten", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -142,6 +162,18 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		slices.Sort(ratios)
 		b.ReportMetric(ratios[len(ratios)/2], "library/handwritten")
+	})
+	b.Run("paired-manual", func(b *testing.B) {
+		var ratios []float64
+		for b.Loop() {
+			t0 := time.Now()
+			manual(b)
+			t1 := time.Now()
+			handwritten(b)
+			ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(ratios[len(ratios)/2], "manual/handwritten")
 	})
 }
 
