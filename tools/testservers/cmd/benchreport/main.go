@@ -4,18 +4,27 @@
 // report (units such as "ours/raw"), each next to the target the project set
 // for it, and the parallel speed-up.
 //
-//	go run ./cmd/benchreport < bench.txt
+//	go run ./cmd/benchreport < bench.txt                  # print the tables
+//	go run ./cmd/benchreport -doc PERFORMANCE.md -cmd 'make bench' < bench.txt
+//
+// With -doc it replaces the part of the file between the lines
+// "<!-- bench:begin -->" and "<!-- bench:end -->" with the tables, the
+// machine they were measured on and the command that produced them.
 package main
 
 import (
 	"bufio"
+	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // targets maps a benchmark name (without the -N CPU suffix) and ratio unit
@@ -28,6 +37,9 @@ var targets = map[string]string{
 	"BenchmarkSnapshotScaling large/small":                              "<= 1.5",
 	"parallel speed-up (8 aggregates / 1, BenchmarkParallelAggregates)": ">= 1.7 on 2 cores",
 }
+
+// machine collects the goos/goarch/cpu header lines of the bench output.
+var machine []string
 
 type bench struct {
 	pkg, name string
@@ -44,6 +56,11 @@ func parse(r io.Reader) []*bench {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		for _, h := range []string{"goos: ", "goarch: ", "cpu: "} {
+			if strings.HasPrefix(line, h) && !slices.Contains(machine, line) {
+				machine = append(machine, line)
+			}
+		}
 		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
 			pkg = strings.TrimPrefix(strings.TrimSpace(p), "github.com/aggregatekit/eventsourcing")
 			if pkg == "" {
@@ -105,10 +122,48 @@ func isRatio(unit string) bool {
 }
 
 func main() {
-	benches := parse(os.Stdin)
-	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
+	doc := flag.String("doc", "", "Markdown file whose bench:begin/bench:end section to replace")
+	cmd := flag.String("cmd", "", "the command that produced the input, for the report")
+	flag.Parse()
+	var buf bytes.Buffer
+	report(&buf, parse(os.Stdin))
+	if *doc == "" {
+		os.Stdout.Write(buf.Bytes())
+		return
+	}
+	if err := splice(*doc, *cmd, buf.String()); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
 
+const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+func splice(path, cmd, tables string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	i, j := bytes.Index(old, []byte(begin)), bytes.Index(old, []byte(end))
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s ... %s section", path, begin, end)
+	}
+	var sec strings.Builder
+	fmt.Fprintf(&sec, "%s\n\nMeasured %s with `%s` (%s, %d CPUs",
+		begin, time.Now().UTC().Format("2006-01-02"), cmd, runtime.Version(), runtime.NumCPU())
+	for _, m := range machine {
+		sec.WriteString(", " + m)
+	}
+	sec.WriteString("). Medians over the runs; times vary with the load of the shared machine, ratios from paired benchmarks much less.\n\n")
+	sec.WriteString(tables)
+	sec.WriteString("\n")
+	out := append(append(slices.Clip(old[:i]), sec.String()...), old[j:]...)
+	return os.WriteFile(path, out, 0o644)
+}
+
+func report(out io.Writer, benches []*bench) {
+	w := bufio.NewWriter(out)
+	defer w.Flush()
 	fmt.Fprintln(w, "| package | benchmark | time/op | B/op | allocs/op | runs |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
 	for _, b := range benches {
