@@ -84,6 +84,7 @@ type UnknownEventTypeError struct {
 	Sequence int64    // the record's sequence number
 }
 
+// Error describes the problem.
 func (e *UnknownEventTypeError) Error() string {
 	return fmt.Sprintf("eventsourcing: unknown event type %q in stream %s at sequence %d (register it, or enable skipping of unknown events)",
 		e.Type, e.Stream, e.Sequence)
@@ -100,6 +101,7 @@ type SequenceError struct {
 	Got      int64 // the sequence the backend returned
 }
 
+// Error describes the problem.
 func (e *SequenceError) Error() string {
 	return fmt.Sprintf("eventsourcing: corrupt stream %s: expected sequence %d, got %d", e.Stream, e.Expected, e.Got)
 }
@@ -116,6 +118,7 @@ type RecordError struct {
 	Err      error
 }
 
+// Error describes the problem.
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("eventsourcing: stream %s, sequence %d, event %q: %v", e.Stream, e.Sequence, e.Type, e.Err)
 }
@@ -135,6 +138,7 @@ type CommitTooLargeError struct {
 	Limit  int // the backend's limit in bytes
 }
 
+// Error describes the problem.
 func (e *CommitTooLargeError) Error() string {
 	return fmt.Sprintf("eventsourcing: commit of %d events to stream %s is %d bytes, over the backend limit of %d bytes",
 		e.Events, e.Stream, e.Size, e.Limit)
@@ -150,6 +154,7 @@ type WireupError struct {
 	Problems []string // one line per rejected method or condition
 }
 
+// Error describes the problem.
 func (e *WireupError) Error() string {
 	return fmt.Sprintf("eventsourcing: cannot wire up %s: %s", e.Type, strings.Join(e.Problems, "; "))
 }

@@ -51,6 +51,7 @@ type Error struct {
 	Err      error       // the cause
 }
 
+// Error describes the problem.
 func (e *Error) Error() string {
 	if e.Sequence == 0 {
 		return fmt.Sprintf("snapshot: %s %s: %v", e.Op, e.Stream, e.Err)
