@@ -20,14 +20,22 @@ const maxTableWait = 10 * time.Minute
 // package documentation) and on-demand (PAY_PER_REQUEST) billing, then waits
 // with the SDK's TableExists waiter until it is ACTIVE.
 //
-// It is idempotent: if the table already exists with the right key schema,
-// CreateTable only waits for it; if it exists with another key schema, it
+// It is idempotent: if the table already exists and is ACTIVE, CreateTable
+// only checks its key schema (one DescribeTable, so a caller without the
+// permission to create tables can still use it); if it is being created, it
+// waits for it; if it exists with another key schema, it
 // returns a *SchemaError. Operators who manage tables with their own tools
 // (CloudFormation, Terraform, the console) need not call it. The same table
 // schema serves the event store and the snapshot store.
 func CreateTable(ctx context.Context, client *ddb.Client, table string) error {
 	if client == nil {
 		return errors.New("dynamodb: CreateTable: nil client")
+	}
+	// An existing ACTIVE table needs no CreateTable call, and so no
+	// permission to create tables.
+	if out, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}); err == nil &&
+		out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
+		return checkSchema(table, out.Table)
 	}
 	_, err := client.CreateTable(ctx, &ddb.CreateTableInput{
 		TableName: aws.String(table),
