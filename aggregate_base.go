@@ -80,7 +80,8 @@ func (b *AggregateBase) SetRetryPolicy(p RetryPolicy) { b.retry = p }
 // SetSkipUnknownEvents makes loads skip (but count) stored events whose type
 // the registry does not know, instead of failing with an
 // *UnknownEventTypeError. Use it for a reader that knows only some event
-// types; a writer that skips may decide on incomplete state.
+// types; a writer that skips may decide on incomplete state, and under the
+// snapshot middleware its snapshots would capture that incomplete state.
 func (b *AggregateBase) SetSkipUnknownEvents(skip bool) { b.skipUnknown = skip }
 
 // Key returns the aggregate's key.
@@ -432,6 +433,9 @@ func (b *AggregateBase) restore(sequence int64, data []byte) error {
 		return fmt.Errorf("%w: negative sequence %d for %s", ErrInvalidSnapshot, sequence, b.StreamID())
 	}
 	b.resetState()
+	if sequence == 0 && data == nil {
+		return nil // a reset
+	}
 	if err := b.registry.Codec().Unmarshal(data, b.state()); err != nil {
 		b.resetState()
 		return fmt.Errorf("%w: %s at sequence %d: %w", ErrInvalidSnapshot, b.StreamID(), sequence, err)

@@ -158,6 +158,7 @@ type Loader interface {
 	// sequence. If decoding fails the aggregate is reset to its zero state at
 	// sequence 0 (never left half-restored) and an error matching
 	// ErrInvalidSnapshot is returned, so the caller can replay from the start.
+	// Restore(0, nil) is a plain reset to the zero state at sequence 0.
 	Restore(sequence int64, state []byte) error
 }
 

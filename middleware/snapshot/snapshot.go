@@ -210,10 +210,10 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	// The stream ends before the snapshot: the state restored is fiction.
 	s.report(ctx, OpRestore, stream, snap.Sequence, fmt.Errorf("%w: %w: the stream has no event %d",
 		es.ErrInvalidSnapshot, ErrAheadOfStream, snap.Sequence))
-	// A restore that cannot decode resets the aggregate to its zero state at
-	// sequence 0 (Loader contract); one that can decode nothing into the zero
-	// state does the same.
-	_ = l.Restore(0, nil)
+	// Restore(0, nil) resets the aggregate to its zero state (Loader contract).
+	if err := l.Restore(0, nil); err != nil {
+		s.report(ctx, OpRestore, stream, 0, err)
+	}
 	if seq := l.Sequence(); seq != 0 {
 		return fmt.Errorf("%w: %s: the loader did not reset to sequence 0 (at %d) after a snapshot ahead of the stream",
 			es.ErrInvalidSnapshot, stream, seq)
