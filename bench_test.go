@@ -150,32 +150,25 @@ func BenchmarkRebuild(b *testing.B) {
 			handwritten(b)
 		}
 	})
-	// paired alternates the two in one loop, so that both see the same
-	// machine load, and reports their ratio.
-	b.Run("paired", func(b *testing.B) {
-		var ratios []float64
-		for b.Loop() {
-			t0 := time.Now()
-			library(b)
-			t1 := time.Now()
-			handwritten(b)
-			ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
-		}
-		slices.Sort(ratios)
-		b.ReportMetric(ratios[len(ratios)/2], "library/handwritten")
-	})
-	b.Run("paired-manual", func(b *testing.B) {
-		var ratios []float64
-		for b.Loop() {
-			t0 := time.Now()
-			manual(b)
-			t1 := time.Now()
-			handwritten(b)
-			ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
-		}
-		slices.Sort(ratios)
-		b.ReportMetric(ratios[len(ratios)/2], "manual/handwritten")
-	})
+	// The paired runs alternate one path and the baseline in one loop, so
+	// that both see the same machine load, and report their median ratio.
+	b.Run("paired", func(b *testing.B) { pairedRatio(b, library, handwritten, "library/handwritten") })
+	b.Run("paired-manual", func(b *testing.B) { pairedRatio(b, manual, handwritten, "manual/handwritten") })
+}
+
+// pairedRatio runs f and then base in each iteration and reports the median
+// of f's time over base's as unit.
+func pairedRatio(b *testing.B, f, base func(*testing.B), unit string) {
+	var ratios []float64
+	for b.Loop() {
+		t0 := time.Now()
+		f(b)
+		t1 := time.Now()
+		base(b)
+		ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], unit)
 }
 
 // BenchmarkCommand measures one command on the memory store: refresh (no
