@@ -189,7 +189,7 @@ func (b *AggregateBase) Refresh(ctx context.Context) error {
 
 // Handle executes a command: it refreshes the state, runs the command's
 // handler against it, applies the events the handler returns, and commits
-// them atomically. A handler error is returned as is (wrapped) and stores
+// them atomically. A handler error is returned unchanged and stores
 // nothing. If the commit loses a concurrency conflict the whole command is
 // retried from freshly loaded state, under the aggregate's RetryPolicy; after
 // the last attempt the error still matches ErrConcurrency. A command without
