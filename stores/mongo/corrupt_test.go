@@ -156,7 +156,7 @@ func TestCorruptSnapshot(t *testing.T) {
 	}
 	s := stream("snap")
 	if _, err := client.Database(db).Collection(name).InsertOne(ctx, bson.D{
-		{Key: "_id", Value: commitID(s, 7)}, {Key: "aggregate", Value: "Probe"}, {Key: "key", Value: "snap"},
+		{Key: "_id", Value: "/" + commitID(s, 7)}, {Key: "aggregate", Value: "Probe"}, {Key: "key", Value: "snap"},
 		{Key: "seq", Value: int64(7)}, {Key: "version", Value: "one"}, {Key: "state", Value: "not binary"},
 	}); err != nil {
 		t.Fatal(err)
@@ -190,5 +190,54 @@ func TestCorruptSnapshot(t *testing.T) {
 	}
 	if _, err := st.Get(ctx, es.StreamID{AggregateType: "Probe"}); !errors.Is(err, es.ErrInvalidStream) {
 		t.Fatalf("Get of an invalid stream: %v", err)
+	}
+}
+
+// Snapshots and commits of the same stream can share a collection: their
+// _ids never collide, and neither side's range queries see the other.
+func TestSnapshotsShareTheEventsCollection(t *testing.T) {
+	t.Parallel()
+	client := connect(t)
+	db := newDatabase(t, client)
+	name := newCollection()
+	ctx := context.Background()
+	b, err := esmongo.NewBackend(ctx, client, db, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := esmongo.NewSnapshotStore(client, db, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stream("shared")
+	for seq := int64(1); seq <= 4; seq++ {
+		if err := b.Append(ctx, s, seq-1, recs(s, seq, 1)); err != nil {
+			t.Fatal(err)
+		}
+		// A snapshot at every commit's last sequence: the _id a commit has.
+		if err := st.Put(ctx, es.Snapshot{Stream: s, Sequence: seq, Version: 1, State: []byte("state")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := int64(0)
+	for r, err := range b.Load(ctx, s, 0) {
+		if err != nil {
+			t.Fatalf("load beside snapshots: %v", err)
+		}
+		if n++; r.Sequence != n {
+			t.Fatalf("record %d has sequence %d", n, r.Sequence)
+		}
+	}
+	if n != 4 {
+		t.Fatalf("loaded %d events beside the snapshots, want 4", n)
+	}
+	if got, err := st.Get(ctx, s); err != nil || got.Sequence != 4 {
+		t.Fatalf("snapshot beside the events: %+v, %v", got, err)
+	}
+	if err := st.Delete(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(ctx, s, 4, recs(s, 5, 1)); err != nil {
+		t.Fatalf("append after deleting the snapshots: %v", err)
 	}
 }

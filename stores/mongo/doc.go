@@ -132,10 +132,12 @@
 //
 // # Snapshots collection
 //
-// SnapshotStore keeps one document per (stream, sequence):
+// SnapshotStore keeps one document per (stream, sequence), in its own
+// collection or in the events collection (the leading '/' of its _id keeps it
+// apart from commits, whose _ids never start with one):
 //
 //	{
-//	  _id:       "<aggregate type>/<key>/<seq>",  // seq as 19 digits, zero-padded
+//	  _id:       "/<aggregate type>/<key>/<seq>",  // seq as 19 digits, zero-padded
 //	  aggregate: <string>, key: <string>,
 //	  seq:       <int64>,   // the last event the state covers
 //	  version:   <int64>,   // schema version of the state's encoding

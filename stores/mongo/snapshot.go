@@ -58,7 +58,7 @@ func (s *SnapshotStore) Get(ctx context.Context, stream es.StreamID) (es.Snapsho
 	if err := stream.Validate(); err != nil {
 		return es.Snapshot{}, err
 	}
-	raw, err := s.coll.FindOne(ctx, idRange(stream, "$gte", 0, "$lte", math.MaxInt64), s.newest).Raw()
+	raw, err := s.coll.FindOne(ctx, snapRange(stream, "$gte", 0, "$lte", math.MaxInt64), s.newest).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return es.Snapshot{}, es.ErrSnapshotNotFound
 	}
@@ -123,7 +123,7 @@ func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
 	if snap.Sequence < 0 {
 		return fmt.Errorf("%w: snapshot of %s at negative sequence %d", es.ErrInvalidSnapshot, stream, snap.Sequence)
 	}
-	newest, err := s.coll.FindOne(ctx, idRange(stream, "$gte", 0, "$lte", math.MaxInt64), s.newestSeq).Raw()
+	newest, err := s.coll.FindOne(ctx, snapRange(stream, "$gte", 0, "$lte", math.MaxInt64), s.newestSeq).Raw()
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
@@ -139,7 +139,7 @@ func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
 		state = []byte{}
 	}
 	ms, ns := splitTime(snap.Time)
-	id := docID(stream, snap.Sequence)
+	id := snapID(stream, snap.Sequence)
 	doc := bson.D{
 		{Key: fID, Value: id},
 		{Key: fAggregate, Value: stream.AggregateType},
@@ -164,7 +164,7 @@ func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
 	if snap.Sequence == 0 {
 		return nil
 	}
-	if _, err := s.coll.DeleteMany(ctx, idRange(stream, "$gte", 0, "$lt", snap.Sequence)); err != nil {
+	if _, err := s.coll.DeleteMany(ctx, snapRange(stream, "$gte", 0, "$lt", snap.Sequence)); err != nil {
 		// The snapshot is stored and Get ignores older ones, so a failed
 		// clean-up costs space, not correctness; the next Put retries it.
 		return fmt.Errorf("mongo: put snapshot of %s: stored, but deleting older snapshots failed: %w", stream, err)
@@ -178,8 +178,23 @@ func (s *SnapshotStore) Delete(ctx context.Context, stream es.StreamID) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
-	if _, err := s.coll.DeleteMany(ctx, idRange(stream, "$gte", 0, "$lte", math.MaxInt64)); err != nil {
+	if _, err := s.coll.DeleteMany(ctx, snapRange(stream, "$gte", 0, "$lte", math.MaxInt64)); err != nil {
 		return fmt.Errorf("mongo: delete snapshot of %s: %w", stream, err)
 	}
 	return nil
+}
+
+// snapID is the _id of the snapshot of stream at seq: a commit's _id with a
+// leading '/'. No commit _id starts with '/' (an aggregate type is never
+// empty and never contains one), so snapshots and commits never collide,
+// even in one collection.
+func snapID(stream es.StreamID, seq int64) string { return "/" + docID(stream, seq) }
+
+// snapRange is idRange over snapshot ids.
+func snapRange(stream es.StreamID, lowOp string, low int64, highOp string, high int64) bson.D {
+	return bson.D{
+		{Key: fID, Value: bson.D{{Key: lowOp, Value: snapID(stream, low)}, {Key: highOp, Value: snapID(stream, high)}}},
+		{Key: fAggregate, Value: stream.AggregateType},
+		{Key: fKey, Value: stream.Key},
+	}
 }
