@@ -184,7 +184,19 @@ func (b *AggregateBase) Refresh(ctx context.Context) error {
 	if err := b.ready(); err != nil {
 		return err
 	}
+	defer b.resetOnPanic()
 	return b.store.Refresh(ctx, aggLoader{b})
+}
+
+// resetOnPanic, deferred, resets the state if a replay method, a codec or a
+// store panics half-way, so the instance never keeps a partial effect; the
+// panic goes on.
+func (b *AggregateBase) resetOnPanic() {
+	if r := recover(); r != nil {
+		b.pending, b.records = nil, nil
+		b.resetState()
+		panic(r)
+	}
 }
 
 // Handle executes a command: it refreshes the state, runs the command's
@@ -241,15 +253,17 @@ func (b *AggregateBase) handlerFor(cmd any) (func(context.Context) ([]Event, err
 	if !ok {
 		return nil, fmt.Errorf("%w: %s on %s", ErrNoHandler, t, b.wiring.typeName)
 	}
-	arg := v
-	switch {
-	case h.ptr && !isPtr:
-		arg = reflect.New(t)
-		arg.Elem().Set(v)
-	case !h.ptr && isPtr:
-		arg = v.Elem()
-	}
 	return func(ctx context.Context) ([]Event, error) {
+		// A fresh argument per attempt: a retry must not see what a handler
+		// did to the command in a failed attempt.
+		arg := v
+		switch {
+		case h.ptr && !isPtr:
+			arg = reflect.New(t)
+			arg.Elem().Set(v)
+		case !h.ptr && isPtr:
+			arg = v.Elem()
+		}
 		in := b.args[:0]
 		in = append(in, b.subject)
 		if h.ctx {
@@ -324,6 +338,7 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event) error {
 		}
 		records[i] = Record{Stream: stream, Sequence: b.seq + int64(i) + 1, EventType: name, Data: data, Timestamp: now, Metadata: md}
 	}
+	defer b.resetOnPanic()
 	for _, e := range events {
 		b.applyRaised(e)
 	}

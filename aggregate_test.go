@@ -371,3 +371,84 @@ func TestRegistry(t *testing.T) {
 		t.Fatal("a failed batch registered part of itself")
 	}
 }
+
+// Mutating is a handler that changes its (pointer) command.
+type Bump struct{ N int64 }
+
+type Bumper struct {
+	es.AggregateBase `json:"-"`
+	Total            int64
+	PanicAt          int64 `json:"-"`
+}
+
+func (b *Bumper) HandleBump(c *Bump) ([]es.Event, error) {
+	c.N++ // a handler that mutates its command
+	return []es.Event{Deposited{Amount: c.N}, Deposited{Amount: 1}}, nil
+}
+
+func (b *Bumper) ReplayDeposited(e Deposited) {
+	if b.PanicAt != 0 && b.Total+e.Amount >= b.PanicAt {
+		panic("replay failed")
+	}
+	b.Total += e.Amount
+}
+
+func (b *Bumper) ResetState() { b.Total = 0 }
+
+func newBumper(t *testing.T, store es.EventStore) *Bumper {
+	t.Helper()
+	b := &Bumper{}
+	b.Initialize("k", bankRegistry(t), store, func() any { return b })
+	if err := b.AutomaticWireup(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRetryGetsAFreshCommand(t *testing.T) {
+	ctx := context.Background()
+	store := &conflictOnce{EventStore: memory.NewStore()}
+	b := newBumper(t, store)
+	if err := b.Handle(ctx, Bump{N: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if b.Total != 2 {
+		t.Fatalf("total %d after one retried command, want 2: the retry saw the failed attempt's change to the command", b.Total)
+	}
+}
+
+// conflictOnce fails the first commit with a conflict.
+type conflictOnce struct {
+	es.EventStore
+	failed bool
+}
+
+func (c *conflictOnce) Commit(ctx context.Context, w es.Writer) error {
+	if !c.failed {
+		c.failed = true
+		return es.ErrConcurrency
+	}
+	return c.EventStore.Commit(ctx, w)
+}
+
+func TestPanickingReplayLeavesNoPartialState(t *testing.T) {
+	ctx := context.Background()
+	store := memory.NewStore()
+	b := newBumper(t, store)
+	b.PanicAt = 2 // the second event of the command panics
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the replay's panic was swallowed")
+			}
+		}()
+		_ = b.Handle(ctx, Bump{N: 0})
+	}()
+	if b.Total != 0 || b.SequenceNumber() != 0 {
+		t.Fatalf("after a panic in a replay: total %d sequence %d, want a reset to 0", b.Total, b.SequenceNumber())
+	}
+	b.PanicAt = 0
+	if err := b.Handle(ctx, Bump{N: 0}); err != nil || b.Total != 2 {
+		t.Fatalf("instance unusable after a panic: %v, total %d", err, b.Total)
+	}
+}

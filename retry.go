@@ -16,9 +16,11 @@ type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included.
 	// 1 disables retrying; 0 or less means DefaultRetryPolicy's value.
 	MaxAttempts int
-	// MinDelay is the wait before the first retry (before jitter).
+	// MinDelay is the wait before the first retry (before jitter). Zero
+	// means DefaultRetryPolicy's value; negative, retry at once.
 	MinDelay time.Duration
-	// MaxDelay caps the wait between attempts.
+	// MaxDelay caps the wait between attempts. Zero means
+	// DefaultRetryPolicy's value (or MinDelay, if that is larger).
 	MaxDelay time.Duration
 }
 
@@ -37,16 +39,26 @@ func (p RetryPolicy) attempts() int {
 
 // delay returns the jittered wait after failed attempt n (1-based).
 func (p RetryPolicy) delay(n int) time.Duration {
-	d := p.MinDelay
-	if d <= 0 {
+	def := DefaultRetryPolicy()
+	d, maxD := p.MinDelay, p.MaxDelay
+	if d == 0 {
+		d = def.MinDelay
+	}
+	if d < 0 {
 		return 0
 	}
-	for i := 1; i < n && d < p.MaxDelay; i++ {
+	if maxD == 0 {
+		maxD = max(def.MaxDelay, d)
+	}
+	maxD = max(maxD, d)
+	for i := 1; i < n && d < maxD; i++ {
+		if d > maxD/2 { // doubling would pass the cap (or overflow)
+			d = maxD
+			break
+		}
 		d *= 2
 	}
-	if p.MaxDelay > 0 && d > p.MaxDelay {
-		d = p.MaxDelay
-	}
+	d = min(d, maxD)
 	half := d / 2
 	return half + rand.N(d-half+1)
 }

@@ -205,18 +205,19 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 		return &WireupError{Type: fmt.Sprintf("%T", subject), Problems: []string{"the subject must be a non-nil pointer to a struct"}}
 	}
 	w := wiringFor(v.Type())
-	if w.err != nil {
-		return w.err
-	}
 	var unknown []string
 	for t, r := range w.replays {
 		if _, ok := b.registry.Name(t); !ok {
 			unknown = append(unknown, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
 		}
 	}
-	if unknown != nil {
+	if w.err != nil || unknown != nil {
 		slices.Sort(unknown)
-		return &WireupError{Type: v.Type().String(), Problems: unknown}
+		var problems []string // a fresh slice: the cached one is shared
+		if w.err != nil {
+			problems = append(problems, w.err.Problems...)
+		}
+		return &WireupError{Type: v.Type().String(), Problems: append(problems, unknown...)}
 	}
 	b.wiring = w
 	b.subject = v

@@ -53,7 +53,7 @@ func TestWireupReportsEveryProblem(t *testing.T) {
 	msg := err.Error()
 	for _, name := range []string{"HandleNoResults", "HandleWrongResults", "HandleTwoArgs", "HandleInterface",
 		"HandleDepositAgain", "HandleByValue", "ReplayTooMany", "ReplayResult", "ReplayDepositedPtr", "ReplayUnnamed",
-		"HandleCtxSecond", "HandleBadCtx", "HandleVariadic"} {
+		"HandleCtxSecond", "HandleBadCtx", "HandleVariadic", "Replay2"} {
 		if !strings.Contains(msg, name) {
 			t.Errorf("error does not name %s:\n%s", name, msg)
 		}
@@ -61,13 +61,16 @@ func TestWireupReportsEveryProblem(t *testing.T) {
 	if strings.Contains(msg, "NotAHandler") {
 		t.Errorf("error names a method that is neither Handle nor Replay: %s", msg)
 	}
-	if len(we.Problems) != 13 {
-		t.Errorf("got %d problems, want 13:\n%s", len(we.Problems), strings.Join(we.Problems, "\n"))
+	if len(we.Problems) != 14 {
+		t.Errorf("got %d problems, want 14 (13 shapes and 1 unregistered event):\n%s", len(we.Problems), strings.Join(we.Problems, "\n"))
 	}
-	// The shape error is cached but still returned for every instance.
+	// The shape check is cached but every instance gets the whole error,
+	// and changing one error does not change the next.
+	we.Problems[0] = "changed by a caller"
 	b2 := &Broken{}
 	b2.Initialize("k2", reg, memory.NewStore(), func() any { return b2 })
-	if err := b2.AutomaticWireup(b2); !errors.Is(err, es.ErrInvalidWireup) {
+	err = b2.AutomaticWireup(b2)
+	if !errors.Is(err, es.ErrInvalidWireup) || strings.Contains(err.Error(), "changed by a caller") || !strings.Contains(err.Error(), "Replay2") {
 		t.Fatalf("second instance: got %v", err)
 	}
 }
