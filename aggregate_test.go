@@ -372,7 +372,7 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-// Mutating is a handler that changes its (pointer) command.
+// Bump is a command whose handler changes it.
 type Bump struct{ N int64 }
 
 type Bumper struct {

@@ -202,6 +202,13 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	}
 	tail := tailLoader{Loader: l, at: snap.Sequence}
 	if err := s.next.Refresh(ctx, &tail); err != nil {
+		if !tail.verified {
+			// Nothing has shown yet that the stream reaches the snapshot:
+			// do not leave its state behind as if it were loaded.
+			if rerr := l.Restore(0, nil); rerr != nil {
+				s.report(ctx, OpRestore, stream, 0, rerr)
+			}
+		}
 		return err
 	}
 	if tail.verified {

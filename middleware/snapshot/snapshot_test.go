@@ -810,3 +810,46 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatalf("Error() = %q", got)
 	}
 }
+
+// failingLoads fails every load once armed.
+type failingLoads struct {
+	es.Backend
+	armed atomic.Bool
+}
+
+var errLoad = errors.New("load failed")
+
+func (f *failingLoads) Load(ctx context.Context, s es.StreamID, after int64) iter.Seq2[es.Record, error] {
+	if f.armed.Load() {
+		return func(yield func(es.Record, error) bool) { yield(es.Record{}, errLoad) }
+	}
+	return f.Backend.Load(ctx, s, after)
+}
+
+// A restored snapshot whose tail load fails is not left behind as if the
+// aggregate were loaded: the stream was never shown to reach it.
+func TestFailedTailLoadDropsTheSnapshotState(t *testing.T) {
+	backend := &failingLoads{Backend: memory.NewBackend()}
+	mw, err := snapshot.New(memory.NewSnapshotStore(), snapshot.EveryN(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := es.Wrap(es.NewStore(backend), mw)
+	reg := storetest.NewRegistry()
+	w, _ := storetest.NewProbe("k", "", reg, store)
+	if err := w.Handle(ctx, storetest.Add{Batch: "a", Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	backend.armed.Store(true)
+	p, _ := storetest.NewProbe("k", "", reg, store)
+	if err := p.Refresh(ctx); !errors.Is(err, errLoad) {
+		t.Fatalf("Refresh: got %v, want the load error", err)
+	}
+	if p.SequenceNumber() != 0 || p.Count != 0 {
+		t.Fatalf("after a failed tail load: sequence %d count %d, want the zero state", p.SequenceNumber(), p.Count)
+	}
+	backend.armed.Store(false)
+	if err := p.Refresh(ctx); err != nil || p.Count != 3 || p.SequenceNumber() != 3 {
+		t.Fatalf("after the store recovers: %v, count %d sequence %d", err, p.Count, p.SequenceNumber())
+	}
+}
