@@ -37,7 +37,9 @@
 //     snapshot whose sequence the stream does not reach, left behind after
 //     the stream was deleted or truncated (for example an in-memory event
 //     store restarted next to a persistent snapshot store), is therefore
-//     detected at no extra round trip: it is reported with
+//     detected within the tail load itself (on MongoDB and the memory store
+//     at no extra round trip; on DynamoDB, loading from inside a commit the
+//     backend has not seen costs one more Query): it is reported with
 //     ErrAheadOfStream, deleted (an older snapshot could never replace it),
 //     and the aggregate is reset and rebuilt by a full replay. A stream
 //     deleted and then recreated past the snapshot's sequence cannot be told
