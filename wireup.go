@@ -13,6 +13,7 @@ import (
 // per type and shared, read-only, by every instance.
 type wiring struct {
 	typeName string
+	base     int // index of the embedded AggregateBase field, -1 if none
 	handlers map[reflect.Type]handlerMethod // keyed by the non-pointer command type
 	replays  map[reflect.Type]replayMethod  // keyed by the non-pointer event type
 	err      *WireupError                   // shape problems; registry problems are checked per call
@@ -62,7 +63,7 @@ func buildWiring(t reflect.Type) *wiring {
 		replays:  map[reflect.Type]replayMethod{},
 	}
 	var problems []string
-	if !embedsBase(t.Elem()) {
+	if w.base = baseField(t.Elem()); w.base < 0 {
 		problems = append(problems, "it must embed eventsourcing.AggregateBase (by value)")
 	}
 	for i := 0; i < t.NumMethod(); i++ {
@@ -109,13 +110,14 @@ func buildWiring(t reflect.Type) *wiring {
 	return w
 }
 
-func embedsBase(t reflect.Type) bool {
+// baseField returns the index of t's embedded AggregateBase, or -1.
+func baseField(t reflect.Type) int {
 	for i := 0; i < t.NumField(); i++ {
 		if f := t.Field(i); f.Anonymous && f.Type == typeBaseValue {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 const (
@@ -205,19 +207,22 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 		return &WireupError{Type: fmt.Sprintf("%T", subject), Problems: []string{"the subject must be a non-nil pointer to a struct"}}
 	}
 	w := wiringFor(v.Type())
-	var unknown []string
+	var instance []string
 	for t, r := range w.replays {
 		if _, ok := b.registry.Name(t); !ok {
-			unknown = append(unknown, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
+			instance = append(instance, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
 		}
 	}
-	if w.err != nil || unknown != nil {
-		slices.Sort(unknown)
+	if w.base >= 0 && v.Elem().Field(w.base).Addr().Interface() != any(b) {
+		instance = append(instance, "the subject is another aggregate than the one this AggregateBase is embedded in (call a.AutomaticWireup(a))")
+	}
+	if w.err != nil || instance != nil {
+		slices.Sort(instance)
 		var problems []string // a fresh slice: the cached one is shared
 		if w.err != nil {
 			problems = append(problems, w.err.Problems...)
 		}
-		return &WireupError{Type: v.Type().String(), Problems: append(problems, unknown...)}
+		return &WireupError{Type: v.Type().String(), Problems: append(problems, instance...)}
 	}
 	b.wiring = w
 	b.subject = v

@@ -96,6 +96,14 @@ func TestWireupRejectsUnregisteredReplayAndBadSubjects(t *testing.T) {
 			t.Errorf("subject %T: got %v, want ErrInvalidWireup", subject, err)
 		}
 	}
+	// A subject that is not the aggregate embedding this AggregateBase.
+	reg2 := es.NewStandardEventRegistry("t")
+	_ = reg2.RegisterEvent(Deposited{}, Withdrawn{})
+	a, other := &Account{}, &Account{}
+	a.Initialize("k", reg2, memory.NewStore(), func() any { return a })
+	if err := a.AutomaticWireup(other); !errors.Is(err, es.ErrInvalidWireup) || !strings.Contains(err.Error(), "another aggregate") {
+		t.Errorf("foreign subject: %v", err)
+	}
 	var uninit ReplaysUnknown
 	if err := uninit.AutomaticWireup(&uninit); !errors.Is(err, es.ErrNotInitialized) {
 		t.Errorf("before Initialize: got %v", err)
