@@ -13,7 +13,7 @@ import (
 // per type and shared, read-only, by every instance.
 type wiring struct {
 	typeName string
-	base     int // index of the embedded AggregateBase field, -1 if none
+	base     int                            // index of the embedded AggregateBase field, -1 if none
 	handlers map[reflect.Type]handlerMethod // keyed by the non-pointer command type
 	replays  map[reflect.Type]replayMethod  // keyed by the non-pointer event type
 	err      *WireupError                   // shape problems; registry problems are checked per call
