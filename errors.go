@@ -61,6 +61,13 @@ var (
 	// store atomically. Nothing was stored. See CommitTooLargeError.
 	ErrCommitTooLarge = errors.New("eventsourcing: commit too large")
 
+	// ErrUnknownOutcome reports a commit whose result the store could not
+	// learn: the write was (or may have been) sent, but the answer was lost
+	// to a dropped connection, a timeout or a server fault. The events may or
+	// may not be stored. Handle does not retry it; reload the aggregate to
+	// find out before repeating a command that must not apply twice.
+	ErrUnknownOutcome = errors.New("eventsourcing: outcome of the commit is unknown")
+
 	// ErrClosed reports use of a store after Close.
 	ErrClosed = errors.New("eventsourcing: store closed")
 

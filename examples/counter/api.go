@@ -95,6 +95,9 @@ func (a *api) fail(c *gin.Context, err error) {
 	if status == http.StatusInternalServerError {
 		a.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
 		msg = "internal server error" // details stay in the log
+		if errors.Is(err, es.ErrUnknownOutcome) {
+			msg = "the store did not confirm the increment: it may or may not have been applied; read the counter before retrying"
+		}
 	}
 	c.JSON(status, errorBody{msg})
 }

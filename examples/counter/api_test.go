@@ -215,6 +215,18 @@ func TestServerFaultsAre500(t *testing.T) {
 	}
 }
 
+// A commit whose outcome the store could not learn is a 500 that tells the
+// client to read before retrying, since the increment may have been applied.
+func TestUnknownOutcomeIs500WithAdvice(t *testing.T) {
+	t.Parallel()
+	store := failingStore{memory.NewStore(), fmt.Errorf("connection reset: %w", es.ErrUnknownOutcome)}
+	c := startServer(t, store, 10, fastRetry)
+	out := c.expect(500, "POST", "/counters/a/increment", "")
+	if !strings.Contains(out.Error, "may or may not have been applied") {
+		t.Errorf("500 error = %q; want the advice to read before retrying", out.Error)
+	}
+}
+
 // TestConcurrentIncrements has 16 clients increment one counter 100 times
 // each through real HTTP. Conflicts are expected and retried; whatever the
 // outcome of each request, the stored counter must account for exactly the

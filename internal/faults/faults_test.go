@@ -184,7 +184,7 @@ func faultRun(t *testing.T, srv server, open func(t *testing.T) es.EventStore) {
 	outcomes := append(<-done, outcome{batch: "probe", size: 1, err: perr, elapsed: time.Since(start)})
 
 	var acked, conflicts, failed int
-	unknown := map[string]bool{} // failed other than by conflict: may or may not be stored
+	unknown := map[string]error{} // failed other than by conflict: may or may not be stored
 	ackedBatches := map[string]int{}
 	conflicted := map[string]bool{}
 	for _, o := range outcomes {
@@ -200,7 +200,7 @@ func faultRun(t *testing.T, srv server, open func(t *testing.T) es.EventStore) {
 			conflicted[o.batch] = true
 		default:
 			failed++
-			unknown[o.batch] = true
+			unknown[o.batch] = o.err
 		}
 	}
 	if acked == 0 {
@@ -220,8 +220,13 @@ func faultRun(t *testing.T, srv server, open func(t *testing.T) es.EventStore) {
 		switch {
 		case conflicted[batch]:
 			t.Errorf("batch %s failed with a conflict but %d events are stored", batch, n)
-		case unknown[batch]:
-			ambiguous++ // the write landed but its answer was lost in the outage
+		case unknown[batch] != nil:
+			// The write landed but its answer was lost in the outage: the
+			// caller must have been told the outcome is unknown.
+			ambiguous++
+			if !errors.Is(unknown[batch], es.ErrUnknownOutcome) {
+				t.Errorf("batch %s is stored but its command failed with %v, not ErrUnknownOutcome", batch, unknown[batch])
+			}
 		default:
 			t.Errorf("batch %s is stored but no command returned for it", batch)
 		}

@@ -15,6 +15,8 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/aws/smithy-go"
+
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/internal/boundary"
 )
@@ -175,13 +177,16 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
+			if !refusedByService(err) {
+				err = fmt.Errorf("%w: %w", es.ErrUnknownOutcome, err)
+			}
 			return fmt.Errorf("dynamodb: append to stream %s: %w", stream, err)
 		}
 		// Either another writer holds the key, or the SDK retried our own
 		// put after an attempt that succeeded but whose response was lost.
 		own, gerr := b.isOwnCommit(ctx, pk, expected+1, cid)
 		if gerr != nil {
-			return fmt.Errorf("dynamodb: append to stream %s: the conditional put failed and reading the competing commit failed too, so the outcome is unknown: %w", stream, gerr)
+			return fmt.Errorf("dynamodb: append to stream %s: the conditional put failed and reading the competing commit failed too: %w: %w", stream, es.ErrUnknownOutcome, gerr)
 		}
 		if !own {
 			return &conflictError{stream: stream, expected: expected, head: -1}
@@ -189,6 +194,16 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 	}
 	b.bounds.Note(pk, records[len(records)-1].Sequence)
 	return nil
+}
+
+// refusedByService reports whether err is the service's answer refusing
+// the request as the client's fault (a 4xx such as a validation error), so
+// that nothing was stored. Server faults (5xx, which DynamoDB documents as
+// possibly applied), network errors, timeouts and cancelled contexts leave
+// the outcome unknown.
+func refusedByService(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultClient
 }
 
 func newCommitID() []byte {

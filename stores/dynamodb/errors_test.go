@@ -139,7 +139,12 @@ func TestServiceErrorsAreRetried(t *testing.T) {
 					t.Fatalf("%s: reported as a conflict: %v", what, err)
 				}
 			}
-			check("Append", b.Append(bg, s, 2, recs(s, 3, 1, "b")))
+			appendErr := b.Append(bg, s, 2, recs(s, 3, 1, "b"))
+			check("Append", appendErr)
+			// A server fault may have applied the write; a refusal did not.
+			if unknown := errors.Is(appendErr, es.ErrUnknownOutcome); unknown != (tc.status >= 500) {
+				t.Fatalf("Append after HTTP %d: ErrUnknownOutcome is %v: %v", tc.status, unknown, appendErr)
+			}
 			if n := p.count("PutItem"); n != 3 {
 				t.Fatalf("PutItem attempts: %d, want 3 (the retryer's default)", n)
 			}
@@ -204,8 +209,8 @@ func TestLostResponseIsNotAConflict(t *testing.T) {
 		return pass
 	})
 	err = other.Append(bg, s, 0, recs(s, 1, 1, "theirs"))
-	if err == nil || errors.Is(err, es.ErrConcurrency) {
-		t.Fatalf("got %v, want a non-conflict error", err)
+	if !errors.Is(err, es.ErrUnknownOutcome) || errors.Is(err, es.ErrConcurrency) {
+		t.Fatalf("got %v, want ErrUnknownOutcome and not a conflict", err)
 	}
 }
 

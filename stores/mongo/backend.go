@@ -177,6 +177,9 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 		if mongo.IsDuplicateKeyError(err) {
 			return &conflictError{stream: stream, expected: expected, reason: "another commit holds the next sequence", err: err}
 		}
+		if !refusedByServer(err) {
+			err = fmt.Errorf("%w: %w", es.ErrUnknownOutcome, err)
+		}
 		return b.wrap(fmt.Errorf("mongo: append to %s: %w", stream, err))
 	}
 	b.bounds.Note(pk, records[len(records)-1].Sequence)
@@ -275,6 +278,21 @@ func (b *Backend) Close() error {
 
 // wrap marks an operation that failed because the Backend was closed while
 // it ran as matching eventsourcing.ErrClosed too.
+// refusedByServer reports whether err is the server's answer refusing a
+// write, so that nothing was stored. Anything else (a network error, a
+// timeout, a cancelled context) leaves the outcome unknown.
+func refusedByServer(err error) bool {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return false
+	}
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		return len(we.WriteErrors) > 0 || we.WriteConcernError == nil
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce)
+}
+
 func (b *Backend) wrap(err error) error {
 	if err != nil && b.closed.Load() && !errors.Is(err, es.ErrClosed) {
 		return fmt.Errorf("%w: %w", es.ErrClosed, err)
