@@ -117,7 +117,9 @@ func (b *Backend) Close() error {
 }
 
 // Append stores records as one item, with a PutItem conditional on no item
-// existing at (stream, expected+1). It returns an error matching
+// existing at (stream, expected+1). A server fault, network error or timeout
+// that leaves the put's result unknown yields an error matching
+// eventsourcing.ErrUnknownOutcome. It returns an error matching
 // eventsourcing.ErrConcurrency, having stored nothing, if the stream's last
 // sequence is not expected; an *eventsourcing.CommitTooLargeError if the
 // item would exceed MaxCommitSize; and errors wrapping ErrInvalidAppend or

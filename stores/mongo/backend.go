@@ -125,7 +125,9 @@ func (b *Backend) Client() *mongo.Client { return b.client }
 // Append stores records, which must be numbered expected+1, expected+2, ...,
 // as one commit document, if the stream's last sequence is expected. If it is
 // not, Append returns an error matching eventsourcing.ErrConcurrency and
-// stores nothing; this holds between any number of racing writers.
+// stores nothing; this holds between any number of racing writers. When the
+// insert's answer is lost (network error, timeout, cancelled context) the
+// error matches eventsourcing.ErrUnknownOutcome: the commit may be stored.
 //
 // A commit whose document would exceed the size limit (DefaultMaxCommitSize,
 // or WithMaxCommitSize) is refused with an *eventsourcing.CommitTooLargeError
