@@ -102,36 +102,25 @@ func dbConfig() storetest.StressConfig {
 	return storetest.StressConfig{Commands: max(storetest.StressCommands()/3, 4)}
 }
 
-func TestStressMongo(t *testing.T) {
-	t.Parallel()
-	store := mongoStore(t)
-	defer store.Close()
-	storetest.RunStress(t, store, dbConfig())
-}
-
-func TestStressMongoFullStack(t *testing.T) {
-	t.Parallel()
-	store, published := fullStack(t, mongoStore(t))
-	defer store.Close()
-	res := storetest.RunStress(t, store, dbConfig())
-	if published.Load() != res.Events {
-		t.Fatalf("published %d events, stored %d", published.Load(), res.Events)
-	}
-}
-
-func TestStressDynamoDB(t *testing.T) {
-	t.Parallel()
-	store := dynamoStore(t)
-	defer store.Close()
-	storetest.RunStress(t, store, dbConfig())
-}
-
-func TestStressDynamoDBFullStack(t *testing.T) {
-	t.Parallel()
-	store, published := fullStack(t, dynamoStore(t))
-	defer store.Close()
-	res := storetest.RunStress(t, store, dbConfig())
-	if published.Load() != res.Events {
-		t.Fatalf("published %d events, stored %d", published.Load(), res.Events)
+// TestStress runs storetest.RunStress on each database store, alone and
+// under logging(snapshot(publish(store))); with the stack, everything stored
+// must also have been published.
+func TestStress(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) es.EventStore{"Mongo": mongoStore, "DynamoDB": dynamoStore} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store := open(t)
+			defer store.Close()
+			storetest.RunStress(t, store, dbConfig())
+		})
+		t.Run(name+"FullStack", func(t *testing.T) {
+			t.Parallel()
+			store, published := fullStack(t, open(t))
+			defer store.Close()
+			res := storetest.RunStress(t, store, dbConfig())
+			if published.Load() != res.Events {
+				t.Fatalf("published %d events, stored %d", published.Load(), res.Events)
+			}
+		})
 	}
 }

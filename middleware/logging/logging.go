@@ -41,7 +41,6 @@ package logging
 import (
 	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -204,16 +203,3 @@ func (s *store) Commit(ctx context.Context, w es.Writer) error {
 }
 
 func (s *store) Close() error { return s.next.Close() }
-
-// isNil reports whether v is nil or a nil pointer (or other nil-able kind)
-// held in an interface.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Interface, reflect.Slice:
-		return rv.IsNil()
-	}
-	return false
-}

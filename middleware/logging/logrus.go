@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/nilcheck"
 )
 
 // NewLogrus returns a Middleware that logs to l: a *logrus.Logger, a
@@ -24,7 +25,7 @@ import (
 // It fails with ErrNilLogger if l is nil, a nil pointer or an Entry without
 // a Logger.
 func NewLogrus(l logrus.FieldLogger, opts ...Option) (es.Middleware, error) {
-	if isNil(l) {
+	if nilcheck.IsNil(l) {
 		return nil, ErrNilLogger
 	}
 	if e, ok := l.(*logrus.Entry); ok && e.Logger == nil {

@@ -54,7 +54,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +61,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/nilcheck"
 )
 
 // Message is one committed event as handed to a Publisher: the stored record
@@ -220,7 +220,7 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // The middleware is safe for concurrent use if p is. It fails with
 // ErrNilPublisher if p is nil.
 func New(p Publisher, opts ...Option) (es.Middleware, error) {
-	if isNil(p) {
+	if nilcheck.IsNil(p) {
 		return nil, ErrNilPublisher
 	}
 	var cfg config
@@ -232,17 +232,6 @@ func New(p Publisher, opts ...Option) (es.Middleware, error) {
 	return func(next es.EventStore) es.EventStore {
 		return &store{next: next, pub: p, cfg: cfg, queues: map[es.StreamID]*queue{}}
 	}, nil
-}
-
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Interface, reflect.Slice:
-		return rv.IsNil()
-	}
-	return false
 }
 
 type store struct {
