@@ -1,26 +1,34 @@
 # make test: start the real test servers (MongoDB-protocol FerretDB, dynalite,
-# redis-server, nats-server), run every check and test against them, stop them.
+# redis-server, nats-server, PostgreSQL), run every check and test of every
+# module of the workspace (go.work) against them, stop them.
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test check bench lint
+# Every module of the workspace, as package patterns relative to the root.
+PKGS = $(shell go list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)|.|; s|$$|/...|")
+
+.PHONY: test check lint unit faults bench
 
 test:
-	bash scripts/testservers.sh -- $(MAKE) --no-print-directory check
+	bash tools/testservers.sh -- $(MAKE) --no-print-directory check
 
 # check runs the checks and tests against servers already described by the
-# EVENTSOURCING_* environment variables (see scripts/README.md).
-# internal/faults kills and restarts the servers, so it runs alone, last.
-check: lint
-	go test -race -count=1 $$(go list ./... | grep -v /internal/faults)
-	EVENTSOURCING_FAULTS=1 go test -race -count=1 -p 1 ./internal/faults/
+# EVENTSOURCING_* environment variables (see tools/README.md).
+check: lint unit faults
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	go vet ./...
-	go run $(STATICCHECK) ./...
-	cd tools/testservers && go vet ./...
+	go vet $(PKGS)
+	go run $(STATICCHECK) $(PKGS)
+	cd tools/testservers && GOWORK=off go vet ./...
+
+unit:
+	go test -race -count=1 -skip '^TestFault' $(PKGS)
+
+# The fault tests kill and restart the servers, so they run alone, last.
+faults:
+	EVENTSOURCING_FAULTS=1 go test -race -count=1 -p 1 -run '^TestFault' ./internal/integration/...
 
 bench:
-	bash scripts/testservers.sh -- bash scripts/bench.sh
+	bash tools/testservers.sh -- bash tools/bench.sh

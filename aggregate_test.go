@@ -9,6 +9,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
@@ -23,8 +24,9 @@ func bankRegistry(t testing.TB) *es.StandardEventRegistry {
 
 func rawAppend(t *testing.T, b es.Backend, stream es.StreamID, expected int64, typ, data string) {
 	t.Helper()
-	rec := es.Record{Stream: stream, Sequence: expected + 1, EventType: typ, Data: []byte(data), Timestamp: time.Now()}
-	if err := b.Append(context.Background(), stream, expected, []es.Record{rec}); err != nil {
+	id := es.NewCommitID()
+	rec := es.Record{Stream: stream, Sequence: expected + 1, EventType: typ, Data: []byte(data), Timestamp: time.Now(), CommitID: id}
+	if err := b.Append(context.Background(), backend.Commit{Stream: stream, Expected: expected, ID: id, Records: []es.Record{rec}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -118,16 +120,26 @@ func TestLoadChecksContiguity(t *testing.T) {
 	}
 }
 
-// conflicting is an EventStore whose commits always lose.
-type conflicting struct{ es.EventStore }
+// conflicting is an EventStore whose commits always lose. It signals the
+// first commit on committed, if set.
+type conflicting struct {
+	es.EventStore
+	committed chan struct{}
+}
 
-func (conflicting) Commit(context.Context, es.Writer) error {
+func (c conflicting) Commit(context.Context, es.Commit) error {
+	if c.committed != nil {
+		select {
+		case c.committed <- struct{}{}:
+		default:
+		}
+	}
 	return es.ErrConcurrency
 }
 
 func TestRetryIsBoundedAndHonoursContext(t *testing.T) {
 	reg := bankRegistry(t)
-	a, _ := newAccount("k", reg, conflicting{memory.NewStore()})
+	a, _ := newAccount("k", reg, conflicting{EventStore: es.NewStore(memory.NewBackend())})
 	a.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 3, MinDelay: time.Microsecond, MaxDelay: time.Microsecond})
 	err := a.Handle(context.Background(), Deposit{Amount: 1})
 	if !errors.Is(err, es.ErrConcurrency) || !strings.Contains(err.Error(), "3 attempts") {
@@ -138,17 +150,19 @@ func TestRetryIsBoundedAndHonoursContext(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	b, _ := newAccount("k", reg, conflicting{memory.NewStore()})
+	committed := make(chan struct{}, 1)
+	b, _ := newAccount("k", reg, conflicting{es.NewStore(memory.NewBackend()), committed})
 	b.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 1000, MinDelay: time.Hour, MaxDelay: time.Hour})
 	done := make(chan error, 1)
 	go func() { done <- b.Handle(ctx, Deposit{Amount: 1}) }()
+	<-committed // cancel while it waits to retry
 	cancel()
 	err = <-done
 	if !errors.Is(err, es.ErrConcurrency) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want ErrConcurrency and context.Canceled", err)
 	}
 
-	c, _ := newAccount("k", reg, conflicting{memory.NewStore()})
+	c, _ := newAccount("k", reg, conflicting{EventStore: es.NewStore(memory.NewBackend())})
 	c.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 1})
 	if err := c.Handle(context.Background(), Deposit{Amount: 1}); !errors.Is(err, es.ErrConcurrency) {
 		t.Fatalf("no retry: %v", err)
@@ -165,7 +179,7 @@ type restoring struct {
 
 func (r *restoring) Refresh(ctx context.Context, l es.Loader) error {
 	if l.Sequence() < r.seq {
-		r.err = l.Restore(r.seq, []byte(r.state))
+		r.err = l.Restore(r.seq, []byte(r.state), nil)
 	}
 	return r.EventStore.Refresh(ctx, l)
 }
@@ -173,7 +187,7 @@ func (r *restoring) Refresh(ctx context.Context, l es.Loader) error {
 func TestRestore(t *testing.T) {
 	ctx := context.Background()
 	reg := bankRegistry(t)
-	inner := memory.NewStore()
+	inner := es.NewStore(memory.NewBackend())
 	writer, _ := newAccount("k", reg, inner)
 	for i := 0; i < 3; i++ {
 		if err := writer.Handle(ctx, Deposit{Amount: 10}); err != nil {
@@ -220,7 +234,7 @@ func (l *Limited) ReplayDeposited(e Deposited) { l.Total += e.Amount }
 func TestStateResetterKeepsConfiguration(t *testing.T) {
 	ctx := context.Background()
 	reg := bankRegistry(t)
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	mk := func() *Limited {
 		l := &Limited{Limit: 10}
 		l.Initialize("k", reg, store, func() any { return l })
@@ -256,12 +270,12 @@ func TestNotInitializedAndInvalidStreams(t *testing.T) {
 		t.Fatalf("uninitialized Refresh: %v", err)
 	}
 	for _, key := range []string{"", "bad\x00key", strings.Repeat("k", es.MaxKeyLen+1)} {
-		b, _ := newAccount(key, bankRegistry(t), memory.NewStore())
+		b, _ := newAccount(key, bankRegistry(t), es.NewStore(memory.NewBackend()))
 		if err := b.Handle(ctx, Deposit{Amount: 1}); !errors.Is(err, es.ErrInvalidStream) {
 			t.Errorf("key %q: got %v, want ErrInvalidStream", key, err)
 		}
 	}
-	c, _ := newAccount("k", bankRegistry(t), memory.NewStore())
+	c, _ := newAccount("k", bankRegistry(t), es.NewStore(memory.NewBackend()))
 	c.SetAggregateType("Bad/Type")
 	if err := c.Refresh(ctx); !errors.Is(err, es.ErrInvalidStream) {
 		t.Errorf("aggregate type with '/': %v", err)
@@ -272,7 +286,7 @@ func TestUnregisteredEventStoresNothing(t *testing.T) {
 	ctx := context.Background()
 	reg := es.NewStandardEventRegistry("Bank")
 	_ = reg.RegisterEvent(Deposited{}) // not Withdrawn
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	a := &Account{Balance: 0}
 	a.Initialize("k", reg, store, func() any { return a })
 	if err := a.DefineCommandHandler(Withdraw{}, func(context.Context, any) ([]es.Event, error) {
@@ -300,7 +314,7 @@ func TestWrapOrder(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	store := es.Wrap(memory.NewStore(), mw("a"), nil, mw("b"), mw("c"))
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw("a"), nil, mw("b"), mw("c"))
 	a, _ := newAccount("k", bankRegistry(t), store)
 	if err := a.Handle(ctx, Deposit{Amount: 1}); err != nil {
 		t.Fatal(err)
@@ -323,10 +337,10 @@ func (r recording) Refresh(ctx context.Context, l es.Loader) error {
 	return r.next.Refresh(ctx, l)
 }
 
-func (r recording) Commit(ctx context.Context, w es.Writer) error {
+func (r recording) Commit(ctx context.Context, c es.Commit) error {
 	*r.calls = append(*r.calls, r.name+">Commit")
 	defer func() { *r.calls = append(*r.calls, r.name+"<Commit") }()
-	return r.next.Commit(ctx, w)
+	return r.next.Commit(ctx, c)
 }
 
 func (r recording) Close() error { return r.next.Close() }
@@ -407,7 +421,7 @@ func newBumper(t *testing.T, store es.EventStore) *Bumper {
 
 func TestRetryGetsAFreshCommand(t *testing.T) {
 	ctx := context.Background()
-	store := &conflictOnce{EventStore: memory.NewStore()}
+	store := &conflictOnce{EventStore: es.NewStore(memory.NewBackend())}
 	b := newBumper(t, store)
 	if err := b.Handle(ctx, Bump{N: 0}); err != nil {
 		t.Fatal(err)
@@ -423,17 +437,17 @@ type conflictOnce struct {
 	failed bool
 }
 
-func (c *conflictOnce) Commit(ctx context.Context, w es.Writer) error {
-	if !c.failed {
-		c.failed = true
+func (o *conflictOnce) Commit(ctx context.Context, c es.Commit) error {
+	if !o.failed {
+		o.failed = true
 		return es.ErrConcurrency
 	}
-	return c.EventStore.Commit(ctx, w)
+	return o.EventStore.Commit(ctx, c)
 }
 
 func TestPanickingReplayLeavesNoPartialState(t *testing.T) {
 	ctx := context.Background()
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	b := newBumper(t, store)
 	b.PanicAt = 2 // the second event of the command panics
 	func() {
@@ -447,8 +461,10 @@ func TestPanickingReplayLeavesNoPartialState(t *testing.T) {
 	if b.Total != 0 || b.SequenceNumber() != 0 {
 		t.Fatalf("after a panic in a replay: total %d sequence %d, want a reset to 0", b.Total, b.SequenceNumber())
 	}
+	// Events are applied once the store accepted them: the panicking
+	// command's two events are stored, and the next command reloads them.
 	b.PanicAt = 0
-	if err := b.Handle(ctx, Bump{N: 0}); err != nil || b.Total != 2 {
-		t.Fatalf("instance unusable after a panic: %v, total %d", err, b.Total)
+	if err := b.Handle(ctx, Bump{N: 0}); err != nil || b.Total != 4 || b.SequenceNumber() != 4 {
+		t.Fatalf("instance unusable after a panic: %v, total %d at %d, want 4 at 4", err, b.Total, b.SequenceNumber())
 	}
 }

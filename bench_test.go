@@ -18,7 +18,7 @@ import (
 // type has been wired before: Initialize plus AutomaticWireup.
 func BenchmarkWireup(b *testing.B) {
 	reg := bankRegistry(b)
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	a := &Account{}
 	state := func() any { return a }
 	b.ReportAllocs()
@@ -175,7 +175,7 @@ func pairedRatio(b *testing.B, f, base func(*testing.B), unit string) {
 // new events), handle, apply, commit.
 func BenchmarkCommand(b *testing.B) {
 	reg := bankRegistry(b)
-	a, err := newAccount("cmd", reg, memory.NewStore())
+	a, err := newAccount("cmd", reg, es.NewStore(memory.NewBackend()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func BenchmarkParallelAggregates(b *testing.B) {
 	for _, workers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("goroutines=%d", workers), func(b *testing.B) {
 			reg := bankRegistry(b)
-			store := memory.NewStore()
+			store := es.NewStore(memory.NewBackend())
 			accts := make([]*Account, workers)
 			for i := range accts {
 				a, err := newAccount(fmt.Sprintf("p%d", i), reg, store)
@@ -235,7 +235,7 @@ func BenchmarkCommitSize(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			reg := bankRegistry(b)
-			a, err := newAccount("size", reg, memory.NewStore())
+			a, err := newAccount("size", reg, es.NewStore(memory.NewBackend()))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -263,7 +263,7 @@ func BenchmarkContention(b *testing.B) {
 	for _, writers := range []int{1, 2, 4, 8, 16} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			reg := bankRegistry(b)
-			store := memory.NewStore()
+			store := es.NewStore(memory.NewBackend())
 			ctx := context.Background()
 			var attempts atomic.Int64
 			var wg sync.WaitGroup

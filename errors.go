@@ -4,16 +4,73 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
-// Sentinel errors. Every error returned by this module that a caller may want to
-// branch on matches one of these with errors.Is; richer detail is available
-// through the typed errors below with errors.As.
+// Outcomes of the store contract, defined in package backend and re-exported
+// here so that applications import one package. Each is the same value as
+// its backend counterpart, so errors.Is matches either name.
 var (
-	// ErrConcurrency reports that another writer appended to the stream after
-	// the state this commit was based on was loaded. Nothing was stored.
-	ErrConcurrency = errors.New("eventsourcing: concurrency conflict")
+	// ErrConcurrency reports that another writer appended to the stream
+	// after the state this commit was based on was loaded. Nothing was
+	// stored. Handle retries it under the aggregate's RetryPolicy.
+	ErrConcurrency = backend.ErrConcurrency
 
+	// ErrUnknownOutcome reports a commit whose result the store could not
+	// learn: the write was (or may have been) sent, but the answer was lost
+	// to a dropped connection, a timeout or a server fault. The events may
+	// or may not be stored. Handle does not retry it. Repeat the command
+	// with the same command ID (WithCommandID) to make it apply exactly
+	// once.
+	ErrUnknownOutcome = backend.ErrUnknownOutcome
+
+	// ErrClosed reports use of a store after Close.
+	ErrClosed = backend.ErrClosed
+
+	// ErrCommitTooLarge reports a commit that exceeds what the store can
+	// write atomically. Nothing was stored. See CommitTooLargeError.
+	ErrCommitTooLarge = backend.ErrCommitTooLarge
+
+	// ErrCorruptStream reports stored data that cannot be trusted: a gap or
+	// a repeat in sequence numbers, a record of another stream, or a record
+	// that cannot be decoded. See SequenceError, RecordError and
+	// CorruptError.
+	ErrCorruptStream = backend.ErrCorruptStream
+
+	// ErrInvalidStream reports an unusable stream identity: an empty key or
+	// aggregate type, or one that is too long or contains forbidden
+	// characters.
+	ErrInvalidStream = backend.ErrInvalidStream
+
+	// ErrInvalidAppend reports a commit whose records are not numbered
+	// expected+1, expected+2, ... or do not belong to the target stream.
+	ErrInvalidAppend = backend.ErrInvalidAppend
+
+	// ErrInvalidEventName reports an empty, overlong or otherwise unusable
+	// event type name.
+	ErrInvalidEventName = backend.ErrInvalidEventName
+
+	// ErrInvalidCommitID reports an unusable command ID given to
+	// WithCommandID (see ValidCommitID).
+	ErrInvalidCommitID = backend.ErrInvalidCommitID
+
+	// ErrInvalidMetadata reports a metadata header that no store can keep
+	// exactly: an empty key, or a key or value that is not valid UTF-8.
+	// Nothing was stored.
+	ErrInvalidMetadata = backend.ErrInvalidMetadata
+
+	// ErrSnapshotNotFound is returned by SnapshotStore.Get when the stream
+	// has no snapshot.
+	ErrSnapshotNotFound = backend.ErrSnapshotNotFound
+
+	// ErrInvalidSnapshot reports a snapshot that cannot be stored or
+	// restored.
+	ErrInvalidSnapshot = backend.ErrInvalidSnapshot
+)
+
+// Errors of the aggregate layer.
+var (
 	// ErrUnknownEventType reports a stored event whose type name the registry
 	// does not know. See UnknownEventTypeError.
 	ErrUnknownEventType = errors.New("eventsourcing: unknown event type")
@@ -26,9 +83,15 @@ var (
 	// two different Go types.
 	ErrDuplicateEventName = errors.New("eventsourcing: event name already registered to another type")
 
-	// ErrInvalidEventName reports an empty, overlong or otherwise unusable
-	// event type name.
-	ErrInvalidEventName = errors.New("eventsourcing: invalid event type name")
+	// ErrUnencodableEvent reports an event type the registry's codec cannot
+	// store faithfully, such as a struct whose fields are all unexported
+	// (the JSON codec would store it as {} and lose every value).
+	ErrUnencodableEvent = errors.New("eventsourcing: event type cannot be encoded faithfully")
+
+	// ErrNoReplay reports an event with no Replay method or replay function:
+	// stored, it would never change the aggregate's state. Declare events an
+	// aggregate deliberately does not apply with IgnoreEvents.
+	ErrNoReplay = errors.New("eventsourcing: no replay for event type")
 
 	// ErrInvalidWireup reports methods that AutomaticWireup could not accept.
 	// See WireupError.
@@ -44,43 +107,27 @@ var (
 	// Initialize with a nil registry, store or state function.
 	ErrNotInitialized = errors.New("eventsourcing: aggregate not initialized")
 
-	// ErrInvalidStream reports an unusable stream identity: an empty key or
-	// aggregate type, or one that is too long or contains forbidden characters.
-	ErrInvalidStream = errors.New("eventsourcing: invalid stream")
-
-	// ErrCorruptStream reports stored data that cannot be trusted: a gap or a
-	// repeat in sequence numbers, a record of another stream, or a record that
-	// cannot be decoded. See SequenceError and RecordError.
-	ErrCorruptStream = errors.New("eventsourcing: corrupt stream")
-
-	// ErrInvalidAppend reports an Append whose records are not numbered
-	// expected+1, expected+2, ... or do not belong to the target stream.
-	ErrInvalidAppend = errors.New("eventsourcing: invalid append")
-
-	// ErrCommitTooLarge reports a commit that exceeds what the backend can
-	// store atomically. Nothing was stored. See CommitTooLargeError.
-	ErrCommitTooLarge = errors.New("eventsourcing: commit too large")
-
-	// ErrUnknownOutcome reports a commit whose result the store could not
-	// learn: the write was (or may have been) sent, but the answer was lost
-	// to a dropped connection, a timeout or a server fault. The events may or
-	// may not be stored. Handle does not retry it; reload the aggregate to
-	// find out before repeating a command that must not apply twice.
-	ErrUnknownOutcome = errors.New("eventsourcing: outcome of the commit is unknown")
-
-	// ErrClosed reports use of a store after Close.
-	ErrClosed = errors.New("eventsourcing: store closed")
-
-	// ErrSnapshotNotFound is returned by SnapshotStore.Get when the stream
-	// has no snapshot.
-	ErrSnapshotNotFound = errors.New("eventsourcing: snapshot not found")
-
-	// ErrInvalidSnapshot reports a snapshot that cannot be restored: it does
-	// not decode, or does not fit the aggregate.
-	ErrInvalidSnapshot = errors.New("eventsourcing: invalid snapshot")
+	// ErrConcurrentUse reports a call on an aggregate instance while another
+	// call on the same instance is running (from another goroutine, or from
+	// inside a handler). The second call does nothing. An instance holds one
+	// in-memory copy of a stream; use one per goroutine and let the store
+	// arbitrate between them.
+	ErrConcurrentUse = errors.New("eventsourcing: aggregate instance used concurrently")
 
 	// ErrEncoding reports an event or state that the codec could not encode.
 	ErrEncoding = errors.New("eventsourcing: encoding failed")
+)
+
+// Typed store outcomes, re-exported from package backend for errors.As.
+type (
+	// ConflictError details an ErrConcurrency.
+	ConflictError = backend.ConflictError
+	// CorruptError details stored data a store cannot read (ErrCorruptStream).
+	CorruptError = backend.CorruptError
+	// SequenceError reports a gap or repeat in a loaded stream (ErrCorruptStream).
+	SequenceError = backend.SequenceError
+	// CommitTooLargeError details an ErrCommitTooLarge.
+	CommitTooLargeError = backend.CommitTooLargeError
 )
 
 // UnknownEventTypeError names a stored event whose type the registry does not
@@ -99,22 +146,6 @@ func (e *UnknownEventTypeError) Error() string {
 
 // Is reports whether target is ErrUnknownEventType.
 func (e *UnknownEventTypeError) Is(target error) bool { return target == ErrUnknownEventType }
-
-// SequenceError reports a record whose sequence number is not the one a
-// contiguous stream requires at that point. It matches ErrCorruptStream.
-type SequenceError struct {
-	Stream   StreamID
-	Expected int64 // the sequence the stream required
-	Got      int64 // the sequence the backend returned
-}
-
-// Error describes the problem.
-func (e *SequenceError) Error() string {
-	return fmt.Sprintf("eventsourcing: corrupt stream %s: expected sequence %d, got %d", e.Stream, e.Expected, e.Got)
-}
-
-// Is reports whether target is ErrCorruptStream.
-func (e *SequenceError) Is(target error) bool { return target == ErrCorruptStream }
 
 // RecordError reports a stored record that could not be decoded or applied.
 // It matches ErrCorruptStream and whatever Err matches.
@@ -135,24 +166,6 @@ func (e *RecordError) Is(target error) bool { return target == ErrCorruptStream 
 
 // Unwrap returns the underlying error.
 func (e *RecordError) Unwrap() error { return e.Err }
-
-// CommitTooLargeError reports a commit larger than a backend's atomic write
-// limit. It matches ErrCommitTooLarge.
-type CommitTooLargeError struct {
-	Stream StreamID
-	Events int // number of events in the commit
-	Size   int // encoded size in bytes, as the backend measures it
-	Limit  int // the backend's limit in bytes
-}
-
-// Error describes the problem.
-func (e *CommitTooLargeError) Error() string {
-	return fmt.Sprintf("eventsourcing: commit of %d events to stream %s is %d bytes, over the backend limit of %d bytes",
-		e.Events, e.Stream, e.Size, e.Limit)
-}
-
-// Is reports whether target is ErrCommitTooLarge.
-func (e *CommitTooLargeError) Is(target error) bool { return target == ErrCommitTooLarge }
 
 // WireupError lists every problem AutomaticWireup found in one aggregate type.
 // It matches ErrInvalidWireup.

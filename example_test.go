@@ -56,7 +56,7 @@ func Example() {
 	if err := registry.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
 		panic(err)
 	}
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	defer store.Close()
 
 	acct, err := newAccount("alice", registry, store)
@@ -85,7 +85,7 @@ func ExampleAggregateBase_Run() {
 	ctx := context.Background()
 	registry := es.NewStandardEventRegistry("Bank")
 	_ = registry.RegisterEvent(Deposited{}, Withdrawn{})
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	acct, _ := newAccount("bob", registry, store)
 	_ = acct.Handle(ctx, Deposit{Amount: 5})
 
@@ -115,7 +115,7 @@ func ExampleAggregateBase_DefineReplayMethod() {
 		Total            int64
 	}
 	w := &Wallet{}
-	w.Initialize("carol", registry, memory.NewStore(), func() any { return w })
+	w.Initialize("carol", registry, es.NewStore(memory.NewBackend()), func() any { return w })
 	_ = w.DefineReplayMethod(Deposited{}, func(e es.Event) { w.Total += e.(Deposited).Amount })
 	_ = w.DefineCommandHandler(Deposit{}, func(_ context.Context, cmd any) ([]es.Event, error) {
 		return []es.Event{Deposited{Amount: cmd.(Deposit).Amount}}, nil
@@ -139,7 +139,7 @@ func ExampleWrap() {
 			return tracer{name: name, next: next}
 		}
 	}
-	store := es.Wrap(memory.NewStore(), trace("outer"), trace("inner"))
+	store := es.Wrap(es.NewStore(memory.NewBackend()), trace("outer"), trace("inner"))
 	_ = store.Close()
 	// Output:
 	// outer: Close
@@ -156,9 +156,9 @@ func (t tracer) Refresh(ctx context.Context, l es.Loader) error {
 	return t.next.Refresh(ctx, l)
 }
 
-func (t tracer) Commit(ctx context.Context, w es.Writer) error {
+func (t tracer) Commit(ctx context.Context, c es.Commit) error {
 	fmt.Println(t.name + ": Commit")
-	return t.next.Commit(ctx, w)
+	return t.next.Commit(ctx, c)
 }
 
 func (t tracer) Close() error {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
 // FuzzDecodeRecord feeds arbitrary stored records to an aggregate: every
@@ -22,7 +22,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add("Nope", []byte(`{}`), int64(1))
 	f.Add("Deposited", []byte{0xff, 0x00}, int64(2))
 	f.Add("KindsRecorded", []byte(`{"Kinds":{"Big":9223372036854775807,"Time":"2026-13-01T00:00:00Z"}}`), int64(1))
-	reg := storetest.NewRegistry()
+	reg := probe.NewRegistry()
 	_ = reg.RegisterEvent(Deposited{}, Withdrawn{})
 	f.Fuzz(func(t *testing.T, typ string, data []byte, seq int64) {
 		stream := es.StreamID{AggregateType: "Account", Key: "k"}
@@ -57,7 +57,7 @@ func FuzzRestoreSnapshot(f *testing.F) {
 	f.Add([]byte(``), int64(-1))
 	reg := bankRegistry(f)
 	f.Fuzz(func(t *testing.T, state []byte, seq int64) {
-		r := &restoring{EventStore: memory.NewStore(), seq: seq, state: string(state)}
+		r := &restoring{EventStore: es.NewStore(memory.NewBackend()), seq: seq, state: string(state)}
 		a, _ := newAccount("k", reg, r)
 		a.Balance = 99
 		err := a.Refresh(context.Background())

@@ -5,15 +5,11 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 )
 
 // Event is a domain event: any Go value whose type is registered with an
 // EventRegistry. Events are usually small structs, raised as values.
 type Event = any
-
-// MaxEventNameLen is the longest event type name a registry accepts.
-const MaxEventNameLen = 200
 
 // EventRegistry maps stable stored type names to Go types and back, and holds
 // the Codec that encodes events. Implementations must be safe for concurrent
@@ -79,7 +75,9 @@ func (r *StandardEventRegistry) Domain() string { return r.domain }
 func (r *StandardEventRegistry) Codec() Codec { return r.codec }
 
 // RegisterEvent registers the Go type of each event under its bare type name
-// (for example "Deposited" for main.Deposited or *main.Deposited).
+// (for example "Deposited" for main.Deposited or *main.Deposited). A type
+// the codec cannot store faithfully (see TypeChecker) is refused with
+// ErrUnencodableEvent.
 // Registering the same type under the same name again is a no-op. The
 // registration is all or nothing: on error, none of events is registered.
 func (r *StandardEventRegistry) RegisterEvent(events ...Event) error {
@@ -124,21 +122,6 @@ func eventType(e Event) (reflect.Type, error) {
 	return t, nil
 }
 
-// ValidEventName reports whether name can be used as an event type name:
-// 1 to MaxEventNameLen bytes of valid UTF-8 with no control characters or
-// spaces.
-func ValidEventName(name string) error {
-	if name == "" || len(name) > MaxEventNameLen || !utf8.ValidString(name) {
-		return fmt.Errorf("%w: %q (want 1 to %d bytes of UTF-8)", ErrInvalidEventName, name, MaxEventNameLen)
-	}
-	for _, c := range name {
-		if c <= ' ' || c == 0x7f {
-			return fmt.Errorf("%w: %q contains a space or control character", ErrInvalidEventName, name)
-		}
-	}
-	return nil
-}
-
 func (r *StandardEventRegistry) register(entries []registryEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -153,6 +136,11 @@ func (r *StandardEventRegistry) register(entries []registryEntry) error {
 	for _, e := range entries {
 		if err := ValidEventName(e.name); err != nil {
 			return err
+		}
+		if tc, ok := r.codec.(TypeChecker); ok {
+			if err := tc.CheckType(e.t); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrUnencodableEvent, e.t, err)
+			}
 		}
 		if t, ok := next.byName[e.name]; ok && t != e.t {
 			return fmt.Errorf("%w: %q is %s, cannot also be %s", ErrDuplicateEventName, e.name, t, e.t)

@@ -2,151 +2,69 @@ package eventsourcing
 
 import (
 	"context"
-	"fmt"
-	"iter"
-	"strings"
-	"time"
-	"unicode/utf8"
+
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
-// Limits on stream identities, checked by StreamID.Validate.
+// Names of the store contract, re-exported from package backend (as os
+// re-exports io/fs) so that applications and middleware import this package
+// only. Stores import package backend.
+type (
+	// StreamID identifies one event stream: the events of one aggregate
+	// instance, by aggregate type and key.
+	StreamID = backend.StreamID
+	// Record is one stored event: its stream, sequence, type name, encoded
+	// data, timestamp, metadata and commit ID.
+	Record = backend.Record
+	// Metadata is a set of string headers stored with every event of a
+	// commit. See WithMetadata.
+	Metadata = backend.Metadata
+	// Backend is what a database implements; NewStore adapts it to an
+	// EventStore.
+	Backend = backend.Backend
+	// Snapshot is the encoded state of an aggregate at a sequence.
+	Snapshot = backend.Snapshot
+	// SnapshotStore keeps one snapshot per stream (for the snapshot
+	// middleware).
+	SnapshotStore = backend.SnapshotStore
+)
+
+// Limits on stream identities and event names (see StreamID.Validate and
+// ValidEventName).
 const (
-	MaxAggregateTypeLen = 200
-	MaxKeyLen           = 1024
+	MaxAggregateTypeLen = backend.MaxAggregateTypeLen
+	MaxKeyLen           = backend.MaxKeyLen
+	MaxEventNameLen     = backend.MaxEventNameLen
 )
 
-// StreamID identifies one event stream: the events of one aggregate instance.
-// Two aggregates of different types may share a key without sharing a stream.
-type StreamID struct {
-	AggregateType string
-	Key           string
-}
-
-// String returns "AggregateType/Key". Because Validate forbids '/' in the
-// aggregate type, the form is unambiguous and backends may use it as a
-// single partition key.
-func (s StreamID) String() string { return s.AggregateType + "/" + s.Key }
-
-// Validate reports, wrapping ErrInvalidStream, an empty or overlong aggregate
-// type or key, an aggregate type containing '/', or either containing invalid
-// UTF-8 or control characters.
-func (s StreamID) Validate() error {
-	switch {
-	case s.AggregateType == "":
-		return fmt.Errorf("%w: empty aggregate type", ErrInvalidStream)
-	case s.Key == "":
-		return fmt.Errorf("%w: empty key for aggregate type %q", ErrInvalidStream, s.AggregateType)
-	case len(s.AggregateType) > MaxAggregateTypeLen:
-		return fmt.Errorf("%w: aggregate type longer than %d bytes", ErrInvalidStream, MaxAggregateTypeLen)
-	case len(s.Key) > MaxKeyLen:
-		return fmt.Errorf("%w: key longer than %d bytes", ErrInvalidStream, MaxKeyLen)
-	case strings.Contains(s.AggregateType, "/"):
-		return fmt.Errorf("%w: aggregate type %q contains '/'", ErrInvalidStream, s.AggregateType)
-	case !printable(s.AggregateType):
-		return fmt.Errorf("%w: aggregate type %q has invalid UTF-8 or control characters", ErrInvalidStream, s.AggregateType)
-	case !printable(s.Key):
-		return fmt.Errorf("%w: key %q has invalid UTF-8 or control characters", ErrInvalidStream, s.Key)
-	}
-	return nil
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// Metadata is a set of string headers stored with every event of a commit
-// (correlation and causation IDs, user headers). See WithMetadata.
-type Metadata map[string]string
-
-// Record is one stored event as a backend sees it: bytes plus identity.
-// Records yielded by Backend.Load are owned by the caller but may share
-// backing arrays with the store; treat Data and Metadata as read-only.
-type Record struct {
-	Stream    StreamID
-	Sequence  int64     // 1-based position in the stream
-	EventType string    // the registry's name for the event's Go type
-	Data      []byte    // the event encoded by the registry's codec
-	Timestamp time.Time // commit time, UTC; all events of a commit share it
-	Metadata  Metadata  // from the committing context; may be nil
-}
-
-// Backend is what a database implements: an append-only log of records per
-// stream. Implementations must be safe for concurrent use.
-//
-// Append stores all records or none. It returns an error matching
-// ErrConcurrency, having stored nothing, when the stream's last sequence is not
-// expected (0 for a new stream). records must be numbered expected+1,
-// expected+2, ... and belong to stream; CheckAppend verifies that. Appending
-// no records is a no-op.
-//
-// Load yields the records of stream with a sequence greater than after, in
-// ascending order, stopping at the first error (which it yields). It must
-// stream long histories rather than hold them in memory at once. Callers
-// validate contiguity, so a backend does not need to.
-//
-// Close releases what the backend owns; afterwards, calls return ErrClosed.
-type Backend interface {
-	Append(ctx context.Context, stream StreamID, expected int64, records []Record) error
-	Load(ctx context.Context, stream StreamID, after int64) iter.Seq2[Record, error]
-	Close() error
-}
-
-// CheckAppend validates the arguments of Backend.Append: a valid stream and
-// records numbered expected+1, expected+2, ... belonging to it, each with an
-// event type. Backends call it before writing; errors wrap ErrInvalidAppend or
-// ErrInvalidStream.
-func CheckAppend(stream StreamID, expected int64, records []Record) error {
-	if err := stream.Validate(); err != nil {
-		return err
-	}
-	if expected < 0 {
-		return fmt.Errorf("%w: negative expected sequence %d", ErrInvalidAppend, expected)
-	}
-	for i, r := range records {
-		if r.Stream != stream {
-			return fmt.Errorf("%w: record %d belongs to stream %s, not %s", ErrInvalidAppend, i, r.Stream, stream)
-		}
-		if want := expected + int64(i) + 1; r.Sequence != want {
-			return fmt.Errorf("%w: record %d has sequence %d, want %d", ErrInvalidAppend, i, r.Sequence, want)
-		}
-		if r.EventType == "" {
-			return fmt.Errorf("%w: record %d has no event type", ErrInvalidAppend, i)
-		}
-	}
-	return nil
-}
+// ValidEventName reports whether name can be used as an event type name:
+// 1 to MaxEventNameLen bytes of valid UTF-8 with no control characters or
+// spaces. Errors wrap ErrInvalidEventName.
+func ValidEventName(name string) error { return backend.ValidEventName(name) }
 
 // EventStore is what aggregates talk to and what Middleware wraps.
 // Implementations must be safe for concurrent use.
 //
 // Refresh brings the aggregate behind l up to date: it applies, through
-// l.Apply, every stored event after l.Sequence(), in order. Commit stores the
-// pending events of w atomically, failing with an error matching
-// ErrConcurrency if the stream has moved past w.Expected(). Close releases the
-// store; middleware forwards it.
+// l.Apply, every stored event after l.Sequence(), in order (a snapshot
+// middleware may first l.Restore a snapshot). Commit stores c atomically,
+// failing with an error matching ErrConcurrency, having stored nothing, if
+// the stream has moved past c.Expected. Close releases the store;
+// middleware forwards it.
 type EventStore interface {
 	Refresh(ctx context.Context, l Loader) error
-	Commit(ctx context.Context, w Writer) error
+	Commit(ctx context.Context, c Commit) error
 	Close() error
 }
 
-// Loader is the aggregate as seen by EventStore.Refresh. It is valid only for
-// the duration of the call and is not safe for concurrent use.
+// Loader is the aggregate as seen by EventStore.Refresh: the one callback
+// from a store into an aggregate. It is valid only for the duration of the
+// call and is not safe for concurrent use.
 type Loader interface {
 	// Stream is the stream to load.
 	Stream() StreamID
 	// Sequence is the last sequence applied to the aggregate so far.
 	Sequence() int64
-	// Registry maps stored type names to Go types.
-	Registry() EventRegistry
 	// State is the aggregate's state value (what a snapshot captures).
 	State() any
 	// Apply decodes rec and applies it to the state. rec.Sequence must be
@@ -155,32 +73,56 @@ type Loader interface {
 	// unknown type an *UnknownEventTypeError (unless the aggregate skips them).
 	Apply(rec Record) error
 	// Restore replaces the state with one decoded from a snapshot taken at
-	// sequence. If decoding fails the aggregate is reset to its zero state at
-	// sequence 0 (never left half-restored) and an error matching
-	// ErrInvalidSnapshot is returned, so the caller can replay from the start.
-	// Restore(0, nil) is a plain reset to the zero state at sequence 0.
-	Restore(sequence int64, state []byte) error
+	// sequence, and the aggregate's memory of recent commit IDs with
+	// recent (oldest first; see WithCommandID). If decoding fails the
+	// aggregate is reset to its zero state at sequence 0 (never left
+	// half-restored) and an error matching ErrInvalidSnapshot is returned,
+	// so the caller can replay from the start. Restore(0, nil, nil) is a
+	// plain reset to the zero state at sequence 0.
+	Restore(sequence int64, state []byte, recent []string) error
 }
 
-// Writer is the aggregate as seen by EventStore.Commit. It is valid only for
-// the duration of the call and is not safe for concurrent use.
-type Writer interface {
-	// Stream is the stream to append to.
-	Stream() StreamID
-	// Expected is the stream's last sequence that the pending events were
-	// decided against; the commit must fail with ErrConcurrency otherwise.
-	Expected() int64
-	// Registry maps Go types to stored type names.
-	Registry() EventRegistry
-	// Events are the pending events, as raised, in order.
-	Events() []Event
-	// Records are the pending events encoded, numbered Expected()+1, ... and
-	// stamped with the commit's timestamp and metadata. The slice is shared:
-	// do not modify it.
-	Records() []Record
-	// State is the aggregate's state with the pending events applied: what
-	// a snapshot at Expected()+len(Records()) captures.
-	State() any
+// Commit is what EventStore.Commit stores: the events one command raised,
+// encoded as records for the backend (the embedded backend.Commit: Stream,
+// Expected, ID, Records) and as the values the handler returned, for
+// middleware. Records and Events must not be modified; they stay valid
+// after the call.
+type Commit struct {
+	backend.Commit
+	// Events are the events as the handler raised them, in the order of
+	// Records.
+	Events []Event
+	// Codec is the registry's codec, to encode State for a snapshot.
+	Codec Codec
+
+	agg *AggregateBase // nil for a Commit not made by an aggregate
+}
+
+// State returns the aggregate's state with the commit's events applied:
+// what a snapshot at sequence Last() captures. The aggregate applies the
+// events once the commit has succeeded; the first call to State applies them
+// earlier, so if the commit then fails the aggregate must reload its whole
+// history on its next use. Middleware should therefore call it only after
+// the commit below it succeeded (as the snapshot middleware does). It may
+// be called only during EventStore.Commit, and returns nil for a Commit
+// not made by an aggregate.
+func (c Commit) State() any {
+	if c.agg == nil {
+		return nil
+	}
+	return c.agg.stateAfter(c.Events)
+}
+
+// RecentCommitIDs returns the IDs of the stream's latest commits that the
+// aggregate remembers, oldest first, ending with this commit's ID: the
+// window in which a repeated command is recognised (see WithCommandID),
+// which a snapshot keeps. It returns a new slice; nil for a Commit not made
+// by an aggregate.
+func (c Commit) RecentCommitIDs() []string {
+	if c.agg == nil {
+		return nil
+	}
+	return c.agg.recentWith(c.ID)
 }
 
 // Middleware wraps an EventStore to add behaviour (snapshots, logging,
@@ -200,18 +142,20 @@ func Wrap(store EventStore, middleware ...Middleware) EventStore {
 }
 
 // NewStore returns an EventStore over a Backend. It is the only adapter
-// between the two contracts: it loads through Backend.Load, verifies through
-// Loader.Apply that sequences are contiguous and start after the requested
-// position, and commits a Writer's records with one Backend.Append. Closing
-// the store closes the backend. The result is safe for concurrent use if the
-// backend is.
-func NewStore(b Backend) EventStore { return backendStore{b} }
+// between the two contracts: Refresh loads through Backend.Load and hands
+// each record to Loader.Apply (which checks that sequences are contiguous
+// and start after the requested position), and Commit passes the commit's
+// backend part to one Backend.Append. Closing the store closes the backend.
+// The result is safe for concurrent use if the backend is.
+//
+// The backend's optional capabilities (a Feed, an Outbox, Checkpoints)
+// stay reachable: BackendOf returns the backend of a store NewStore made.
+func NewStore(b Backend) EventStore { return &backendStore{b} }
 
 type backendStore struct{ b Backend }
 
-func (s backendStore) Refresh(ctx context.Context, l Loader) error {
-	stream := l.Stream()
-	for rec, err := range s.b.Load(ctx, stream, l.Sequence()) {
+func (s *backendStore) Refresh(ctx context.Context, l Loader) error {
+	for rec, err := range s.b.Load(ctx, l.Stream(), l.Sequence()) {
 		if err != nil {
 			return err
 		}
@@ -222,35 +166,32 @@ func (s backendStore) Refresh(ctx context.Context, l Loader) error {
 	return nil
 }
 
-func (s backendStore) Commit(ctx context.Context, w Writer) error {
-	recs := w.Records()
-	if len(recs) == 0 {
+func (s *backendStore) Commit(ctx context.Context, c Commit) error {
+	if len(c.Records) == 0 {
 		return nil
 	}
-	return s.b.Append(ctx, w.Stream(), w.Expected(), recs)
+	return s.b.Append(ctx, c.Commit)
 }
 
-func (s backendStore) Close() error { return s.b.Close() }
+func (s *backendStore) Close() error { return s.b.Close() }
 
-// Snapshot is the encoded state of an aggregate at a sequence.
-type Snapshot struct {
-	Stream   StreamID
-	Sequence int64     // the last event the state covers
-	Version  int       // schema version of the state's encoding
-	State    []byte    // the state, encoded with the registry's codec
-	Time     time.Time // when it was taken, UTC
-}
+// Backend returns the wrapped backend.
+func (s *backendStore) Backend() Backend { return s.b }
 
-// SnapshotStore keeps at most one snapshot per stream. Implementations must be
-// safe for concurrent use.
-//
-// Get returns an error matching ErrSnapshotNotFound when the stream has none.
-// Put stores snap unless the store already holds a snapshot of the stream at a
-// later sequence; in that case it stores nothing and returns nil, so an older
-// snapshot never replaces a newer one, even between racing writers. Delete
-// removes the stream's snapshot; deleting a missing snapshot is not an error.
-type SnapshotStore interface {
-	Get(ctx context.Context, stream StreamID) (Snapshot, error)
-	Put(ctx context.Context, snap Snapshot) error
-	Delete(ctx context.Context, stream StreamID) error
+// BackendOf returns the Backend under store if store was made by NewStore,
+// or if it (a middleware) implements Unwrap() EventStore down to one that
+// was; otherwise nil. Use it to reach a backend's optional capabilities
+// (a Feed, an Outbox, Checkpoints) through a wrapped store.
+func BackendOf(store EventStore) Backend {
+	for store != nil {
+		switch s := store.(type) {
+		case interface{ Backend() Backend }:
+			return s.Backend()
+		case interface{ Unwrap() EventStore }:
+			store = s.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }

@@ -226,5 +226,148 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 	}
 	b.wiring = w
 	b.subject = v
+	b.streamOK = false // the default aggregate type is now the wired type's name
 	return nil
+}
+
+// DefineReplayMethod registers fn to apply events of event's Go type (event
+// is a sample value, pointer or not), without reflection over methods. fn
+// receives the event as a value of that type. A definition here takes
+// precedence over a method found by AutomaticWireup. It fails with
+// ErrUnregisteredEvent if the registry does not know the type.
+func (b *AggregateBase) DefineReplayMethod(event Event, fn func(Event)) error {
+	t, err := b.definedType(event, fn == nil)
+	if err != nil {
+		return err
+	}
+	if _, ok := b.registry.Name(t); !ok {
+		return fmt.Errorf("%w: %s (replay defined for an event type the registry does not know)", ErrUnregisteredEvent, t)
+	}
+	if b.replays == nil {
+		b.replays = map[reflect.Type]func(Event){}
+	}
+	b.replays[t] = fn
+	return nil
+}
+
+// DefineCommandHandler registers fn to handle commands of cmd's Go type (cmd
+// is a sample value; a command and a pointer to it match the same handler),
+// without reflection over methods. fn receives the command as passed to
+// Handle. A definition here takes precedence over AutomaticWireup's.
+func (b *AggregateBase) DefineCommandHandler(cmd any, fn func(ctx context.Context, cmd any) ([]Event, error)) error {
+	t, err := b.definedType(cmd, fn == nil)
+	if err != nil {
+		return err
+	}
+	if b.handlers == nil {
+		b.handlers = map[reflect.Type]func(context.Context, any) ([]Event, error){}
+	}
+	b.handlers[t] = fn
+	return nil
+}
+
+func (b *AggregateBase) definedType(sample any, nilFn bool) (reflect.Type, error) {
+	if b.registry == nil {
+		return nil, fmt.Errorf("%w: call Initialize first", ErrNotInitialized)
+	}
+	if nilFn {
+		return nil, fmt.Errorf("%w: nil function", ErrInvalidWireup)
+	}
+	t := reflect.TypeOf(sample)
+	if t == nil {
+		return nil, fmt.Errorf("%w: nil sample value", ErrInvalidWireup)
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t, nil
+}
+
+// handlerFor returns the decision function of cmd: a defined handler, or
+// the wired Handle method for its type.
+func (b *AggregateBase) handlerFor(cmd any) (func(context.Context) ([]Event, error), error) {
+	v := reflect.ValueOf(cmd)
+	if !v.IsValid() {
+		return nil, fmt.Errorf("%w: nil command", ErrInvalidCommand)
+	}
+	t := v.Type()
+	isPtr := t.Kind() == reflect.Pointer
+	if isPtr {
+		if v.IsNil() {
+			return nil, fmt.Errorf("%w: nil %s", ErrInvalidCommand, t)
+		}
+		t = t.Elem()
+	}
+	if fn, ok := b.handlers[t]; ok {
+		return func(ctx context.Context) ([]Event, error) { return fn(ctx, cmd) }, nil
+	}
+	if b.wiring == nil {
+		return nil, fmt.Errorf("%w: %s (no AutomaticWireup or DefineCommandHandler for it)", ErrNoHandler, t)
+	}
+	h, ok := b.wiring.handlers[t]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s on %s", ErrNoHandler, t, b.wiring.typeName)
+	}
+	return func(ctx context.Context) ([]Event, error) {
+		// A fresh argument per attempt: a retry must not see what a handler
+		// did to the command in a failed attempt.
+		arg := v
+		switch {
+		case h.ptr && !isPtr:
+			arg = reflect.New(t)
+			arg.Elem().Set(v)
+		case !h.ptr && isPtr:
+			arg = v.Elem()
+		}
+		in := b.args[:0]
+		in = append(in, b.subject)
+		if h.ctx {
+			in = append(in, reflect.ValueOf(ctx))
+		}
+		in = append(in, arg)
+		out := h.fn.Call(in)
+		clear(b.args[:])
+		events, _ := out[0].Interface().([]Event)
+		err, _ := out[1].Interface().(error)
+		return events, err
+	}, nil
+}
+
+// applyRaised applies an event as raised by a handler (E or *E).
+func (b *AggregateBase) applyRaised(e Event) {
+	v := reflect.ValueOf(e)
+	t := v.Type()
+	isPtr := t.Kind() == reflect.Pointer
+	if isPtr {
+		t = t.Elem()
+	}
+	if fn, ok := b.replays[t]; ok {
+		if isPtr {
+			e = v.Elem().Interface()
+		}
+		fn(e)
+		return
+	}
+	if b.wiring == nil {
+		return
+	}
+	r, ok := b.wiring.replays[t]
+	if !ok {
+		return
+	}
+	arg := v
+	switch {
+	case r.ptr && !isPtr:
+		arg = reflect.New(t)
+		arg.Elem().Set(v)
+	case !r.ptr && isPtr:
+		arg = v.Elem()
+	}
+	b.callReplay(r, arg)
+}
+
+func (b *AggregateBase) callReplay(r replayMethod, arg reflect.Value) {
+	b.args[0], b.args[1] = b.subject, arg
+	r.fn.Call(b.args[:2])
+	b.args[0], b.args[1] = reflect.Value{}, reflect.Value{}
 }

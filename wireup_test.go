@@ -41,7 +41,7 @@ func TestWireupReportsEveryProblem(t *testing.T) {
 	reg := es.NewStandardEventRegistry("t")
 	_ = reg.RegisterEvent(Deposited{})
 	b := &Broken{}
-	b.Initialize("k", reg, memory.NewStore(), func() any { return b })
+	b.Initialize("k", reg, es.NewStore(memory.NewBackend()), func() any { return b })
 	err := b.AutomaticWireup(b)
 	if !errors.Is(err, es.ErrInvalidWireup) {
 		t.Fatalf("got %v, want ErrInvalidWireup", err)
@@ -68,7 +68,7 @@ func TestWireupReportsEveryProblem(t *testing.T) {
 	// and changing one error does not change the next.
 	we.Problems[0] = "changed by a caller"
 	b2 := &Broken{}
-	b2.Initialize("k2", reg, memory.NewStore(), func() any { return b2 })
+	b2.Initialize("k2", reg, es.NewStore(memory.NewBackend()), func() any { return b2 })
 	err = b2.AutomaticWireup(b2)
 	if !errors.Is(err, es.ErrInvalidWireup) || strings.Contains(err.Error(), "changed by a caller") || !strings.Contains(err.Error(), "Replay2") {
 		t.Fatalf("second instance: got %v", err)
@@ -86,7 +86,7 @@ func TestWireupRejectsUnregisteredReplayAndBadSubjects(t *testing.T) {
 	reg := es.NewStandardEventRegistry("t")
 	_ = reg.RegisterEvent(Deposited{})
 	r := &ReplaysUnknown{}
-	r.Initialize("k", reg, memory.NewStore(), func() any { return r })
+	r.Initialize("k", reg, es.NewStore(memory.NewBackend()), func() any { return r })
 	err := r.AutomaticWireup(r)
 	if !errors.Is(err, es.ErrInvalidWireup) || !strings.Contains(err.Error(), "ReplayWithdrawn") || strings.Contains(err.Error(), "ReplayDeposited ") {
 		t.Fatalf("unregistered replay: %v", err)
@@ -100,7 +100,7 @@ func TestWireupRejectsUnregisteredReplayAndBadSubjects(t *testing.T) {
 	reg2 := es.NewStandardEventRegistry("t")
 	_ = reg2.RegisterEvent(Deposited{}, Withdrawn{})
 	a, other := &Account{}, &Account{}
-	a.Initialize("k", reg2, memory.NewStore(), func() any { return a })
+	a.Initialize("k", reg2, es.NewStore(memory.NewBackend()), func() any { return a })
 	if err := a.AutomaticWireup(other); !errors.Is(err, es.ErrInvalidWireup) || !strings.Contains(err.Error(), "another aggregate") {
 		t.Errorf("foreign subject: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestCommandsMatchPointerOrValue(t *testing.T) {
 	ctx := context.Background()
 	reg := es.NewStandardEventRegistry("Bank")
 	_ = reg.RegisterEvent(Deposited{}, Withdrawn{})
-	a, err := newAccount("k", reg, memory.NewStore())
+	a, err := newAccount("k", reg, es.NewStore(memory.NewBackend()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestCommandsMatchPointerOrValue(t *testing.T) {
 func TestWireupAllocations(t *testing.T) {
 	reg := es.NewStandardEventRegistry("Bank")
 	_ = reg.RegisterEvent(Deposited{}, Withdrawn{})
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	a := &Account{}
 	state := func() any { return a }
 	a.Initialize("k", reg, store, state)

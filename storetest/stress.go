@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,24 +12,15 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 )
 
-// StressConfig sizes RunStress.
+// StressConfig sizes RunStress. Zero fields take their defaults.
 type StressConfig struct {
 	HotWriters   int // goroutines racing on one aggregate (default 16)
-	ColdWriters  int // goroutines with an aggregate each (default 8)
-	Commands     int // commands per goroutine (default: StressCommands())
+	ColdWriters  int // goroutines with an aggregate each (default 8; negative: none)
+	Commands     int // commands per goroutine (default 25)
 	MaxBatchSize int // events per command, 1..MaxBatchSize (default 3)
-}
-
-// StressCommands returns the number of commands per goroutine for stress
-// tests: the EVENTSOURCING_STRESS_COMMANDS environment variable if set (a
-// longer run: 200 or more), else a size that keeps `make test` short.
-func StressCommands() int {
-	if n, err := strconv.Atoi(os.Getenv("EVENTSOURCING_STRESS_COMMANDS")); err == nil && n > 0 {
-		return n
-	}
-	return 25
 }
 
 // StressResult reports what a stress run did.
@@ -59,15 +49,15 @@ func RunStress(t *testing.T, store es.EventStore, cfg StressConfig) StressResult
 		cfg.ColdWriters = 8
 	}
 	if cfg.Commands <= 0 {
-		cfg.Commands = StressCommands()
+		cfg.Commands = 25
 	}
 	if cfg.MaxBatchSize <= 0 {
 		cfg.MaxBatchSize = 3
 	}
-	reg := NewRegistry()
+	reg := probe.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline(t)*9/10)
 	defer cancel()
-	base := uniqueStream(t, "Probe").Key
+	base := uniqueKey(t)
 	hot := base + "-hot"
 
 	var res StressResult
@@ -76,7 +66,7 @@ func RunStress(t *testing.T, store es.EventStore, cfg StressConfig) StressResult
 	errs := make(chan error, (cfg.HotWriters+cfg.ColdWriters)*cfg.Commands)
 	run := func(name, key string) {
 		defer wg.Done()
-		p, err := NewProbe(key, "", reg, store)
+		p, err := probe.New(key, "", reg, store)
 		if err != nil {
 			errs <- err
 			return
@@ -86,7 +76,7 @@ func RunStress(t *testing.T, store es.EventStore, cfg StressConfig) StressResult
 			size := 1 + i%cfg.MaxBatchSize
 			err := p.Run(ctx, func(ctx context.Context) ([]es.Event, error) {
 				atomic.AddInt64(&res.AttemptsUsed, 1)
-				return p.HandleAdd(ctx, Add{Batch: fmt.Sprintf("%s-%d", name, i), Size: size})
+				return p.HandleAdd(ctx, probe.Add{Batch: fmt.Sprintf("%s-%d", name, i), Size: size})
 			})
 			switch {
 			case err == nil:
@@ -120,7 +110,7 @@ func RunStress(t *testing.T, store es.EventStore, cfg StressConfig) StressResult
 		t.Error(err)
 	}
 	for key, n := range acked {
-		p, err := NewProbe(key, "", reg, store)
+		p, err := probe.New(key, "", reg, store)
 		if err != nil {
 			t.Fatal(err)
 		}

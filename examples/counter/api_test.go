@@ -120,7 +120,7 @@ func (c *client) expect(status int, method, path, body string) apiResponse {
 
 func TestRoutes(t *testing.T) {
 	t.Parallel()
-	c := startServer(t, memory.NewStore(), 10, exampleRetryPolicy())
+	c := startServer(t, es.NewStore(memory.NewBackend()), 10, exampleRetryPolicy())
 
 	if out := c.expect(200, "GET", "/healthz", ""); out.Status != "ok" {
 		t.Errorf("healthz = %+v", out)
@@ -191,7 +191,7 @@ func (panickingStore) Refresh(context.Context, es.Loader) error { panic("store e
 
 func TestConflictAfterRetriesIs409(t *testing.T) {
 	t.Parallel()
-	store := failingStore{memory.NewStore(), fmt.Errorf("another writer won: %w", es.ErrConcurrency)}
+	store := failingStore{es.NewStore(memory.NewBackend()), fmt.Errorf("another writer won: %w", es.ErrConcurrency)}
 	c := startServer(t, store, 10, fastRetry)
 	if out := c.expect(409, "POST", "/counters/a/increment", ""); !strings.Contains(out.Error, "gave up after 3 attempts") {
 		t.Errorf("409 error = %q", out.Error)
@@ -201,8 +201,8 @@ func TestConflictAfterRetriesIs409(t *testing.T) {
 func TestServerFaultsAre500(t *testing.T) {
 	t.Parallel()
 	for name, store := range map[string]es.EventStore{
-		"error": failingStore{memory.NewStore(), errors.New("disk on fire")},
-		"panic": panickingStore{memory.NewStore()},
+		"error": failingStore{es.NewStore(memory.NewBackend()), errors.New("disk on fire")},
+		"panic": panickingStore{es.NewStore(memory.NewBackend())},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := startServer(t, store, 10, fastRetry)
@@ -219,7 +219,7 @@ func TestServerFaultsAre500(t *testing.T) {
 // client to read before retrying, since the increment may have been applied.
 func TestUnknownOutcomeIs500WithAdvice(t *testing.T) {
 	t.Parallel()
-	store := failingStore{memory.NewStore(), fmt.Errorf("connection reset: %w", es.ErrUnknownOutcome)}
+	store := failingStore{es.NewStore(memory.NewBackend()), fmt.Errorf("connection reset: %w", es.ErrUnknownOutcome)}
 	c := startServer(t, store, 10, fastRetry)
 	out := c.expect(500, "POST", "/counters/a/increment", "")
 	if !strings.Contains(out.Error, "may or may not have been applied") {
@@ -297,7 +297,7 @@ func FuzzIncrementBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// A fresh store per input keeps inputs independent and memory flat.
-		counters, err := NewCounters(memory.NewStore(), 500, exampleRetryPolicy())
+		counters, err := NewCounters(es.NewStore(memory.NewBackend()), 500, exampleRetryPolicy())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,7 +32,7 @@ func newTestCounters(t *testing.T, store es.EventStore, max int64, retry es.Retr
 func TestCounterDomain(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	counters := newTestCounters(t, memory.NewStore(), 10, es.DefaultRetryPolicy())
+	counters := newTestCounters(t, es.NewStore(memory.NewBackend()), 10, es.DefaultRetryPolicy())
 
 	if _, err := counters.Get(ctx, "c"); !errors.Is(err, ErrCounterNotFound) {
 		t.Fatalf("Get of a new counter: %v, want ErrCounterNotFound", err)
@@ -66,7 +66,7 @@ func TestNewCountersRejectsBadArguments(t *testing.T) {
 	if _, err := NewCounters(nil, 1, es.RetryPolicy{}); err == nil {
 		t.Error("NewCounters(nil store) succeeded")
 	}
-	if _, err := NewCounters(memory.NewStore(), 0, es.RetryPolicy{}); err == nil {
+	if _, err := NewCounters(es.NewStore(memory.NewBackend()), 0, es.RetryPolicy{}); err == nil {
 		t.Error("NewCounters(max 0) succeeded")
 	}
 }
@@ -93,7 +93,7 @@ func (s *conflictOnce) Commit(ctx context.Context, w es.Writer) error {
 func TestRetryKeepsMaximum(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	inner := memory.NewStore()
+	inner := es.NewStore(memory.NewBackend())
 	store := &conflictOnce{EventStore: inner, rival: newTestCounters(t, inner, 10, fastRetry), rivals: 2}
 	counters := newTestCounters(t, store, 10, fastRetry)
 

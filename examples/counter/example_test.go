@@ -19,7 +19,7 @@ import (
 // in any event store.
 func ExampleCounters() {
 	ctx := context.Background()
-	counters, err := NewCounters(memory.NewStore(), 10, es.DefaultRetryPolicy())
+	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, es.DefaultRetryPolicy())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,7 +40,7 @@ func ExampleCounters() {
 
 // The HTTP API, as a curl session would see it.
 func Example_http() {
-	counters, err := NewCounters(memory.NewStore(), 10, exampleRetryPolicy())
+	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, exampleRetryPolicy())
 	if err != nil {
 		fmt.Println(err)
 		return

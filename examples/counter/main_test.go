@@ -111,7 +111,7 @@ func (s *gateStore) Commit(ctx context.Context, w es.Writer) error {
 // the request has finished, with 200 (after which run closes the store).
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	store := &gateStore{EventStore: memory.NewStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	store := &gateStore{EventStore: es.NewStore(memory.NewBackend()), entered: make(chan struct{}), release: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

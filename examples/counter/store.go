@@ -52,7 +52,7 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (es.EventStore
 func openBackend(ctx context.Context, cfg config) (es.EventStore, es.SnapshotStore, error) {
 	switch cfg.Store {
 	case "memory":
-		return memory.NewStore(), memory.NewSnapshotStore(), nil
+		return es.NewStore(memory.NewBackend()), memory.NewSnapshotStore(), nil
 
 	case "mongo":
 		backend, err := mongo.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, "events") // owns the connection

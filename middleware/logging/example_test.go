@@ -6,13 +6,24 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/sirupsen/logrus"
-
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/middleware/logging"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/storetest"
 )
+
+type OrderPlaced struct{ Items int }
+type PlaceOrder struct{ Items int }
+
+type Order struct {
+	es.AggregateBase `json:"-"`
+	Items            int
+}
+
+func (o *Order) HandlePlaceOrder(c PlaceOrder) ([]es.Event, error) {
+	return []es.Event{OrderPlaced(c)}, nil
+}
+
+func (o *Order) ReplayOrderPlaced(e OrderPlaced) { o.Items += e.Items }
 
 func ExampleNewSlog() {
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
@@ -29,42 +40,25 @@ func ExampleNewSlog() {
 		fmt.Println(err)
 		return
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	defer store.Close()
 
-	probe, err := storetest.NewProbe("order-1", "Order", storetest.NewRegistry(), store)
-	if err != nil {
+	registry := es.NewStandardEventRegistry("shop")
+	if err := registry.RegisterEvent(OrderPlaced{}); err != nil {
 		fmt.Println(err)
 		return
 	}
-	if err := probe.Handle(context.Background(), storetest.Add{Batch: "b", Size: 2}); err != nil {
+	order := &Order{}
+	order.Initialize("order-1", registry, store, func() any { return order })
+	if err := order.AutomaticWireup(order); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := es.WithCommandID(context.Background(), "req-7f3a") // else a generated commit ID
+	if err := order.Handle(ctx, PlaceOrder{Items: 2}); err != nil {
 		fmt.Println(err)
 	}
 	// Output:
 	// level=DEBUG msg="eventsourcing refresh" aggregate_type=Order key=order-1 sequence_before=0 sequence_after=0 event_count=0
-	// level=DEBUG msg="eventsourcing commit" aggregate_type=Order key=order-1 sequence_before=0 sequence_after=2 event_count=2 event_types="[Added Added]"
-}
-
-func ExampleNewLogrus() {
-	logger := logrus.New()
-	logger.SetOutput(os.Stdout)
-	logger.SetLevel(logrus.DebugLevel)
-	logger.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
-	mw, err := logging.NewLogrus(logger.WithField("service", "orders"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	store := es.Wrap(memory.NewStore(), mw)
-	defer store.Close()
-	probe, err := storetest.NewProbe("order-1", "Order", storetest.NewRegistry(), store)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := probe.Handle(context.Background(), storetest.Add{Batch: "b", Size: 2}); err != nil {
-		fmt.Println(err)
-	}
-	// Lines like:
-	// level=debug msg="eventsourcing commit" aggregate_type=Order duration="12.3µs" event_count=2 key=order-1 sequence_after=2 sequence_before=0 service=orders
+	// level=DEBUG msg="eventsourcing commit" aggregate_type=Order key=order-1 commit_id=req-7f3a sequence_before=0 sequence_after=1 event_count=1 event_types=[OrderPlaced]
 }

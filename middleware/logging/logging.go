@@ -1,5 +1,7 @@
 // Package logging is an eventsourcing middleware that logs every Refresh and
-// Commit, on a logrus logger (NewLogrus) or a log/slog logger (NewSlog).
+// Commit to a log/slog logger (NewSlog). For logrus, the module
+// middleware/logging/logruslog adapts a logrus logger to the same lines and
+// fields.
 //
 // Each call produces one line:
 //
@@ -15,13 +17,15 @@
 // fields are:
 //
 //	aggregate_type   string         the stream's aggregate type
+//	commit_id        string         Commit only: the commit's ID
 //	key              string         the stream's key
 //	sequence_before  int64          Refresh: the aggregate's sequence on entry;
 //	                                Commit: the expected sequence
 //	sequence_after   int64          Refresh: the aggregate's sequence on return;
 //	                                Commit: the sequence the commit makes (or
 //	                                would have made: on failure nothing is stored)
-//	event_count      int            Refresh: events loaded and applied;
+//	event_count      int            Refresh: sequence_after - sequence_before
+//	                                (events applied or restored from a snapshot);
 //	                                Commit: events in the commit
 //	duration         time.Duration  time spent in the call, including the
 //	                                middleware and store below
@@ -41,6 +45,7 @@ package logging
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -49,10 +54,11 @@ import (
 // ErrNilLogger is returned by the constructors when given no logger.
 var ErrNilLogger = errors.New("logging: nil logger")
 
-// Field names, shared by both front-ends.
+// Field names of the log lines.
 const (
 	FieldAggregateType  = "aggregate_type"
 	FieldKey            = "key"
+	FieldCommitID       = "commit_id"
 	FieldSequenceBefore = "sequence_before"
 	FieldSequenceAfter  = "sequence_after"
 	FieldEventCount     = "event_count"
@@ -68,7 +74,7 @@ const (
 	MessageCommit  = "eventsourcing commit"
 )
 
-// Option configures NewLogrus and NewSlog.
+// Option configures NewSlog.
 type Option func(*config)
 
 type config struct {
@@ -82,39 +88,19 @@ type config struct {
 func WithEventTypes() Option { return func(c *config) { c.eventTypes = true } }
 
 // WithPayloads adds the field "events" ([]any, the events as the command
-// handler raised them, in order) to commit lines. The logger's formatter
-// decides how they appear (a JSON formatter encodes them as JSON).
+// handler raised them, in order) to commit lines. The logger's handler
+// decides how they appear (a JSON handler encodes them as JSON).
 func WithPayloads() Option { return func(c *config) { c.payloads = true } }
 
-// level is the severity of a line, mapped to each front-end's levels.
-type level uint8
-
-const (
-	levelDebug level = iota
-	levelWarn
-	levelError
-)
-
-// entry is one log line, before a front-end formats it.
-type entry struct {
-	msg        string
-	stream     es.StreamID
-	before     int64
-	after      int64
-	count      int
-	duration   time.Duration
-	err        error
-	eventTypes []string // nil unless WithEventTypes on a commit
-	events     []any    // nil unless WithPayloads on a commit
-}
-
-// sink is what a front-end implements: a logger at a level.
-type sink interface {
-	enabled(ctx context.Context, lv level) bool
-	log(ctx context.Context, lv level, e *entry)
-}
-
-func newMiddleware(s sink, opts []Option) es.Middleware {
+// NewSlog returns a Middleware that logs to l (see the package
+// documentation for the lines and fields). Sequences are logged as int64
+// attributes, the duration with slog.Duration and the error with slog.Any.
+// The committing context is passed to l's handler. The middleware is safe for
+// concurrent use. It fails with ErrNilLogger if l is nil.
+func NewSlog(l *slog.Logger, opts ...Option) (es.Middleware, error) {
+	if l == nil {
+		return nil, ErrNilLogger
+	}
 	cfg := config{now: time.Now}
 	for _, o := range opts {
 		if o != nil {
@@ -122,83 +108,89 @@ func newMiddleware(s sink, opts []Option) es.Middleware {
 		}
 	}
 	return func(next es.EventStore) es.EventStore {
-		return &store{next: next, sink: s, cfg: cfg}
-	}
+		return &store{next: next, l: l, cfg: cfg}
+	}, nil
 }
 
 type store struct {
 	next es.EventStore
-	sink sink
+	l    *slog.Logger
 	cfg  config
 }
 
-func levelOf(err error) level {
+// Unwrap returns the wrapped store (see eventsourcing.BackendOf).
+func (s *store) Unwrap() es.EventStore { return s.next }
+
+func levelOf(err error) slog.Level {
 	switch {
 	case err == nil:
-		return levelDebug
+		return slog.LevelDebug
 	case errors.Is(err, es.ErrConcurrency):
-		return levelWarn
+		return slog.LevelWarn
 	default:
-		return levelError
+		return slog.LevelError
 	}
-}
-
-// countingLoader counts the events applied through it.
-type countingLoader struct {
-	es.Loader
-	applied int
-}
-
-func (c *countingLoader) Apply(rec es.Record) error {
-	err := c.Loader.Apply(rec)
-	if err == nil {
-		c.applied++
-	}
-	return err
 }
 
 func (s *store) Refresh(ctx context.Context, l es.Loader) error {
-	if !s.sink.enabled(ctx, levelDebug) && !s.sink.enabled(ctx, levelError) {
+	if !s.l.Enabled(ctx, slog.LevelDebug) && !s.l.Enabled(ctx, slog.LevelError) {
 		return s.next.Refresh(ctx, l)
 	}
-	cl := &countingLoader{Loader: l}
 	before := l.Sequence()
 	start := s.cfg.now()
-	err := s.next.Refresh(ctx, cl)
+	err := s.next.Refresh(ctx, l)
 	d := s.cfg.now().Sub(start)
-	lv := levelOf(err)
-	if s.sink.enabled(ctx, lv) {
-		s.sink.log(ctx, lv, &entry{
-			msg: MessageRefresh, stream: l.Stream(), before: before, after: l.Sequence(),
-			count: cl.applied, duration: d, err: err,
-		})
+	if lv := levelOf(err); s.l.Enabled(ctx, lv) {
+		after := l.Sequence()
+		var buf [7]slog.Attr
+		attrs := append(buf[:0],
+			slog.String(FieldAggregateType, l.Stream().AggregateType),
+			slog.String(FieldKey, l.Stream().Key),
+			slog.Int64(FieldSequenceBefore, before),
+			slog.Int64(FieldSequenceAfter, after),
+			slog.Int64(FieldEventCount, after-before),
+			slog.Duration(FieldDuration, d),
+		)
+		if err != nil {
+			attrs = append(attrs, slog.Any(FieldError, err))
+		}
+		s.l.LogAttrs(ctx, lv, MessageRefresh, attrs...)
 	}
 	return err
 }
 
-func (s *store) Commit(ctx context.Context, w es.Writer) error {
+func (s *store) Commit(ctx context.Context, c es.Commit) error {
 	start := s.cfg.now()
-	err := s.next.Commit(ctx, w)
+	err := s.next.Commit(ctx, c)
 	d := s.cfg.now().Sub(start)
 	lv := levelOf(err)
-	if !s.sink.enabled(ctx, lv) {
+	if !s.l.Enabled(ctx, lv) {
 		return err
 	}
-	recs := w.Records()
-	e := &entry{
-		msg: MessageCommit, stream: w.Stream(), before: w.Expected(), after: w.Expected() + int64(len(recs)),
-		count: len(recs), duration: d, err: err,
+	var buf [10]slog.Attr
+	attrs := append(buf[:0],
+		slog.String(FieldAggregateType, c.Stream.AggregateType),
+		slog.String(FieldKey, c.Stream.Key),
+		slog.String(FieldCommitID, c.ID),
+		slog.Int64(FieldSequenceBefore, c.Expected),
+		slog.Int64(FieldSequenceAfter, c.Last()),
+		slog.Int64(FieldEventCount, int64(len(c.Records))),
+		slog.Duration(FieldDuration, d),
+	)
+	if err != nil {
+		attrs = append(attrs, slog.Any(FieldError, err))
 	}
 	if s.cfg.eventTypes {
-		e.eventTypes = make([]string, len(recs))
-		for i, r := range recs {
-			e.eventTypes[i] = r.EventType
+		types := make([]string, len(c.Records))
+		for i, r := range c.Records {
+			types[i] = r.EventType
 		}
+		attrs = append(attrs, slog.Any(FieldEventTypes, types))
 	}
 	if s.cfg.payloads {
-		e.events = append([]any{}, w.Events()...)
+		attrs = append(attrs, slog.Any(FieldEvents, append([]any{}, c.Events...)))
 	}
-	s.sink.log(ctx, lv, e)
+	s.l.LogAttrs(ctx, lv, MessageCommit, attrs...)
 	return err
 }
 

@@ -14,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-	logrustest "github.com/sirupsen/logrus/hooks/test"
-
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/storetest"
 )
@@ -100,55 +98,8 @@ func slogCapture(t *testing.T, lvl slog.Level) capture {
 	}
 }
 
-func logrusCapture(t *testing.T, lvl logrus.Level, asEntry bool) capture {
-	logger, hook := logrustest.NewNullLogger()
-	logger.SetLevel(lvl)
-	name := "logrus.Logger"
-	var fl logrus.FieldLogger = logger
-	if asEntry {
-		name = "logrus.Entry"
-		fl = logger.WithField("component", "test")
-	}
-	return capture{
-		name: name,
-		mw: func(opts ...Option) es.Middleware {
-			mw, err := NewLogrus(fl, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return mw
-		},
-		lines: func() []line {
-			var out []line
-			for _, e := range hook.AllEntries() {
-				lv := e.Level.String()
-				if lv == "warning" {
-					lv = "warn"
-				}
-				fields := map[string]any{}
-				for k, v := range e.Data {
-					if asEntry && k == "component" {
-						if v != "test" {
-							t.Errorf("the entry's own field was lost: %v", v)
-						}
-						continue
-					}
-					fields[k] = v
-				}
-				out = append(out, line{level: lv, msg: e.Message, fields: fields, ctx: e.Context})
-			}
-			return out
-		},
-		count: func(n int) any { return n },
-	}
-}
-
 func captures(t *testing.T) []capture {
-	return []capture{
-		slogCapture(t, slog.LevelDebug),
-		logrusCapture(t, logrus.DebugLevel, false),
-		logrusCapture(t, logrus.DebugLevel, true),
-	}
+	return []capture{slogCapture(t, slog.LevelDebug)}
 }
 
 // want builds the exact fields of a line; err is matched with errors.Is.
@@ -164,6 +115,16 @@ func (c capture) want(stream es.StreamID, before, after int64, count int, err er
 	if err != nil {
 		m[FieldError] = err
 	}
+	return m
+}
+
+// anyID stands for a commit ID, which the aggregate generates.
+type anyID struct{}
+
+// commitWant is want for a commit line.
+func (c capture) commitWant(stream es.StreamID, before, after int64, count int, err error) map[string]any {
+	m := c.want(stream, before, after, count, err)
+	m[FieldCommitID] = anyID{}
 	return m
 }
 
@@ -186,6 +147,12 @@ func checkLine(t *testing.T, got line, level, msg string, want map[string]any) {
 	}
 	for k, w := range want {
 		g := got.fields[k]
+		if _, ok := w.(anyID); ok {
+			if id, ok := g.(string); !ok || id == "" {
+				t.Errorf("%s: field %s = %#v, want a commit ID", msg, k, g)
+			}
+			continue
+		}
 		if werr, ok := w.(error); ok {
 			gerr, ok := g.(error)
 			if !ok || !errors.Is(gerr, werr) {
@@ -201,9 +168,9 @@ func checkLine(t *testing.T, got line, level, msg string, want map[string]any) {
 
 var ctx = context.Background()
 
-func newProbe(t *testing.T, store es.EventStore, key string) *storetest.Probe {
+func newProbe(t *testing.T, store es.EventStore, key string) *probe.Probe {
 	t.Helper()
-	p, err := storetest.NewProbe(key, "", storetest.NewRegistry(), store)
+	p, err := probe.New(key, "", probe.NewRegistry(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,16 +180,16 @@ func newProbe(t *testing.T, store es.EventStore, key string) *storetest.Probe {
 func TestFieldsOfSuccessfulCalls(t *testing.T) {
 	for _, c := range captures(t) {
 		t.Run(c.name, func(t *testing.T) {
-			store := es.Wrap(memory.NewStore(), c.mw(tick()))
+			store := es.Wrap(es.NewStore(memory.NewBackend()), c.mw(tick()))
 			defer store.Close()
 			stream := es.StreamID{AggregateType: "Probe", Key: "k1"}
 			type ctxKey struct{}
 			cctx := context.WithValue(ctx, ctxKey{}, "mine")
 			p := newProbe(t, store, "k1")
-			if err := p.Handle(cctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+			if err := p.Handle(cctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Handle(cctx, storetest.Add{Batch: "b", Size: 3}); err != nil {
+			if err := p.Handle(cctx, probe.Add{Batch: "b", Size: 3}); err != nil {
 				t.Fatal(err)
 			}
 			if err := newProbe(t, store, "k1").Refresh(cctx); err != nil {
@@ -233,9 +200,9 @@ func TestFieldsOfSuccessfulCalls(t *testing.T) {
 				t.Fatalf("%d lines, want 5: %v", len(lines), lines)
 			}
 			checkLine(t, lines[0], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil))
-			checkLine(t, lines[1], "debug", MessageCommit, c.want(stream, 0, 2, 2, nil))
+			checkLine(t, lines[1], "debug", MessageCommit, c.commitWant(stream, 0, 2, 2, nil))
 			checkLine(t, lines[2], "debug", MessageRefresh, c.want(stream, 2, 2, 0, nil))
-			checkLine(t, lines[3], "debug", MessageCommit, c.want(stream, 2, 5, 3, nil))
+			checkLine(t, lines[3], "debug", MessageCommit, c.commitWant(stream, 2, 5, 3, nil))
 			checkLine(t, lines[4], "debug", MessageRefresh, c.want(stream, 0, 5, 5, nil))
 			for _, ln := range lines {
 				if ln.ctx == nil || ln.ctx.Value(ctxKey{}) != "mine" {
@@ -249,16 +216,16 @@ func TestFieldsOfSuccessfulCalls(t *testing.T) {
 func TestConflictIsLoggedAtWarn(t *testing.T) {
 	for _, c := range captures(t) {
 		t.Run(c.name, func(t *testing.T) {
-			store := es.Wrap(memory.NewStore(), c.mw(tick()))
+			store := es.Wrap(es.NewStore(memory.NewBackend()), c.mw(tick()))
 			defer store.Close()
 			a, b := newProbe(t, store, "k"), newProbe(t, store, "k")
 			b.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 1})
 			err := b.Run(ctx, func(context.Context) ([]es.Event, error) {
 				// Another writer commits while b decides.
-				if err := a.Handle(ctx, storetest.Add{Batch: "a", Size: 1}); err != nil {
+				if err := a.Handle(ctx, probe.Add{Batch: "a", Size: 1}); err != nil {
 					return nil, err
 				}
-				return []es.Event{storetest.Added{ID: "x"}, storetest.Added{ID: "y"}}, nil
+				return []es.Event{probe.Added{ID: "x"}, probe.Added{ID: "y"}}, nil
 			})
 			if !errors.Is(err, es.ErrConcurrency) {
 				t.Fatalf("got %v, want a conflict", err)
@@ -268,10 +235,10 @@ func TestConflictIsLoggedAtWarn(t *testing.T) {
 			if len(lines) != 4 {
 				t.Fatalf("%d lines, want 4: %v", len(lines), lines)
 			}
-			checkLine(t, lines[0], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil)) // b
-			checkLine(t, lines[1], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil)) // a
-			checkLine(t, lines[2], "debug", MessageCommit, c.want(stream, 0, 1, 1, nil))  // a
-			checkLine(t, lines[3], "warn", MessageCommit, c.want(stream, 0, 2, 2, es.ErrConcurrency))
+			checkLine(t, lines[0], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil))      // b
+			checkLine(t, lines[1], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil))      // a
+			checkLine(t, lines[2], "debug", MessageCommit, c.commitWant(stream, 0, 1, 1, nil)) // a
+			checkLine(t, lines[3], "warn", MessageCommit, c.commitWant(stream, 0, 2, 2, es.ErrConcurrency))
 		})
 	}
 }
@@ -280,7 +247,7 @@ func TestConflictIsLoggedAtWarn(t *testing.T) {
 type failing struct{ refresh, commit error }
 
 func (f failing) Refresh(context.Context, es.Loader) error { return f.refresh }
-func (f failing) Commit(context.Context, es.Writer) error  { return f.commit }
+func (f failing) Commit(context.Context, es.Commit) error  { return f.commit }
 func (f failing) Close() error                             { return nil }
 
 var errBoom = errors.New("boom")
@@ -290,11 +257,11 @@ func TestFailuresAreLoggedAtError(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			stream := es.StreamID{AggregateType: "Probe", Key: "k"}
 			store := es.Wrap(failing{refresh: errBoom}, c.mw(tick()))
-			if err := newProbe(t, store, "k").Handle(ctx, storetest.Add{Batch: "a", Size: 1}); !errors.Is(err, errBoom) {
+			if err := newProbe(t, store, "k").Handle(ctx, probe.Add{Batch: "a", Size: 1}); !errors.Is(err, errBoom) {
 				t.Fatalf("got %v", err)
 			}
 			store = es.Wrap(failing{commit: fmt.Errorf("wrapped: %w", errBoom)}, c.mw(tick()))
-			if err := newProbe(t, store, "k").Handle(ctx, storetest.Add{Batch: "a", Size: 3}); !errors.Is(err, errBoom) {
+			if err := newProbe(t, store, "k").Handle(ctx, probe.Add{Batch: "a", Size: 3}); !errors.Is(err, errBoom) {
 				t.Fatalf("got %v", err)
 			}
 			lines := c.lines()
@@ -303,7 +270,7 @@ func TestFailuresAreLoggedAtError(t *testing.T) {
 			}
 			checkLine(t, lines[0], "error", MessageRefresh, c.want(stream, 0, 0, 0, errBoom))
 			checkLine(t, lines[1], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil))
-			checkLine(t, lines[2], "error", MessageCommit, c.want(stream, 0, 3, 3, errBoom))
+			checkLine(t, lines[2], "error", MessageCommit, c.commitWant(stream, 0, 3, 3, errBoom))
 		})
 	}
 }
@@ -311,10 +278,10 @@ func TestFailuresAreLoggedAtError(t *testing.T) {
 func TestOptInEventTypesAndPayloads(t *testing.T) {
 	for _, c := range captures(t) {
 		t.Run(c.name, func(t *testing.T) {
-			store := es.Wrap(memory.NewStore(), c.mw(tick(), WithEventTypes(), WithPayloads()))
+			store := es.Wrap(es.NewStore(memory.NewBackend()), c.mw(tick(), WithEventTypes(), WithPayloads()))
 			defer store.Close()
 			p := newProbe(t, store, "k")
-			if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+			if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 				t.Fatal(err)
 			}
 			stream := es.StreamID{AggregateType: "Probe", Key: "k"}
@@ -323,11 +290,11 @@ func TestOptInEventTypesAndPayloads(t *testing.T) {
 				t.Fatalf("%d lines, want 2", len(lines))
 			}
 			checkLine(t, lines[0], "debug", MessageRefresh, c.want(stream, 0, 0, 0, nil)) // not on refresh
-			want := c.want(stream, 0, 2, 2, nil)
+			want := c.commitWant(stream, 0, 2, 2, nil)
 			want[FieldEventTypes] = []string{"Added", "Added"}
 			want[FieldEvents] = []any{
-				storetest.Added{ID: "a-0", Batch: "a", Index: 0, Size: 2},
-				storetest.Added{ID: "a-1", Batch: "a", Index: 1, Size: 2},
+				probe.Added{ID: "a-0", Batch: "a", Index: 0, Size: 2},
+				probe.Added{ID: "a-1", Batch: "a", Index: 1, Size: 2},
 			}
 			checkLine(t, lines[1], "debug", MessageCommit, want)
 		})
@@ -335,19 +302,19 @@ func TestOptInEventTypesAndPayloads(t *testing.T) {
 }
 
 func TestDebugDisabledLogsOnlyProblems(t *testing.T) {
-	for _, c := range []capture{slogCapture(t, slog.LevelInfo), logrusCapture(t, logrus.InfoLevel, false), logrusCapture(t, logrus.InfoLevel, true)} {
+	for _, c := range []capture{slogCapture(t, slog.LevelInfo)} {
 		t.Run(c.name, func(t *testing.T) {
-			inner := memory.NewStore()
+			inner := es.NewStore(memory.NewBackend())
 			store := es.Wrap(inner, c.mw(tick()))
 			p := newProbe(t, store, "k")
-			if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+			if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 				t.Fatal(err)
 			}
 			if n := len(c.lines()); n != 0 {
 				t.Fatalf("%d lines at Info level, want none", n)
 			}
 			_ = inner.Close()
-			err := p.Handle(ctx, storetest.Add{Batch: "b", Size: 1})
+			err := p.Handle(ctx, probe.Add{Batch: "b", Size: 1})
 			if !errors.Is(err, es.ErrClosed) {
 				t.Fatalf("got %v, want ErrClosed", err)
 			}
@@ -366,9 +333,9 @@ func TestNoPayloadByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	defer store.Close()
-	if err := newProbe(t, store, "secret-key").Handle(ctx, storetest.Add{Batch: "payload-marker", Size: 1}); err != nil {
+	if err := newProbe(t, store, "secret-key").Handle(ctx, probe.Add{Batch: "payload-marker", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -390,7 +357,7 @@ func TestNoPayloadByDefault(t *testing.T) {
 	}
 	delete(m, FieldDuration)
 	want := map[string]any{
-		"level": "DEBUG", "msg": MessageCommit, FieldAggregateType: "Probe", FieldKey: "secret-key",
+		"level": "DEBUG", "msg": MessageCommit, FieldAggregateType: "Probe", FieldKey: "secret-key", FieldCommitID: m[FieldCommitID],
 		FieldSequenceBefore: 0.0, FieldSequenceAfter: 1.0, FieldEventCount: 1.0,
 	}
 	if !reflect.DeepEqual(m, want) {
@@ -398,41 +365,9 @@ func TestNoPayloadByDefault(t *testing.T) {
 	}
 }
 
-// fieldLogger is a logrus.FieldLogger that is neither a Logger nor an Entry.
-type fieldLogger struct{ *logrus.Logger }
-
-func TestNilLoggers(t *testing.T) {
+func TestNilLogger(t *testing.T) {
 	if _, err := NewSlog(nil); !errors.Is(err, ErrNilLogger) {
 		t.Errorf("NewSlog(nil): %v", err)
-	}
-	if _, err := NewLogrus(nil); !errors.Is(err, ErrNilLogger) {
-		t.Errorf("NewLogrus(nil): %v", err)
-	}
-	if _, err := NewLogrus((*logrus.Logger)(nil)); !errors.Is(err, ErrNilLogger) {
-		t.Errorf("NewLogrus(nil *Logger): %v", err)
-	}
-	if _, err := NewLogrus((*logrus.Entry)(nil)); !errors.Is(err, ErrNilLogger) {
-		t.Errorf("NewLogrus(nil *Entry): %v", err)
-	}
-	if _, err := NewLogrus(&logrus.Entry{}); !errors.Is(err, ErrNilLogger) {
-		t.Errorf("NewLogrus(Entry without Logger): %v", err)
-	}
-}
-
-func TestOtherFieldLogger(t *testing.T) {
-	logger, hook := logrustest.NewNullLogger()
-	logger.SetLevel(logrus.DebugLevel)
-	mw, err := NewLogrus(fieldLogger{logger}, tick())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := es.Wrap(memory.NewStore(), mw)
-	defer store.Close()
-	if err := newProbe(t, store, "k").Handle(ctx, storetest.Add{Batch: "a", Size: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(hook.AllEntries()); n != 2 {
-		t.Fatalf("%d entries, want 2", n)
 	}
 }
 
@@ -442,14 +377,12 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger, _ := logrustest.NewNullLogger()
-	logger.SetLevel(logrus.DebugLevel)
-	logrusMW, err := NewLogrus(logger, WithPayloads())
+	payloadMW, err := NewSlog(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), WithPayloads())
 	if err != nil {
 		t.Fatal(err)
 	}
 	storetest.RunEventStore(t, func(t *testing.T) es.EventStore {
-		return es.Wrap(memory.NewStore(), slogMW, logrusMW)
+		return es.Wrap(es.NewStore(memory.NewBackend()), slogMW, payloadMW)
 	})
 }
 

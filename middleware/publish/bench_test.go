@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/publish"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
 // BenchmarkCommit compares a command on the bare memory store (baseline)
@@ -16,8 +16,8 @@ import (
 // handler.
 func BenchmarkCommit(b *testing.B) {
 	run := func(b *testing.B, store es.EventStore) {
-		cmd := storetest.Add{Batch: "b", Size: 1}
-		var p *storetest.Probe
+		cmd := probe.Add{Batch: "b", Size: 1}
+		var p *probe.Probe
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -31,7 +31,7 @@ func BenchmarkCommit(b *testing.B) {
 		}
 	}
 	b.Run("baseline", func(b *testing.B) {
-		s := memory.NewStore()
+		s := es.NewStore(memory.NewBackend())
 		defer s.Close()
 		run(b, s)
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/publish"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/storetest"
@@ -43,14 +44,14 @@ type streamRecorder struct {
 	s *streams
 }
 
-func (r streamRecorder) Commit(ctx context.Context, w es.Writer) error {
+func (r streamRecorder) Commit(ctx context.Context, c es.Commit) error {
 	r.s.mu.Lock()
 	if r.s.set == nil {
 		r.s.set = map[es.StreamID]bool{}
 	}
-	r.s.set[w.Stream()] = true
+	r.s.set[c.Stream] = true
 	r.s.mu.Unlock()
-	return r.EventStore.Commit(ctx, w)
+	return r.EventStore.Commit(ctx, c)
 }
 
 // verifiedStore returns publish(memory store) with an in-process Bus, and
@@ -110,14 +111,14 @@ func TestRacingWritersPublishInStreamOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := storetest.NewProbe(fmt.Sprintf("key-%d", w%keys), "", storetest.NewRegistry(), store)
+			p, err := probe.New(fmt.Sprintf("key-%d", w%keys), "", probe.NewRegistry(), store)
 			if err != nil {
 				errs <- err
 				return
 			}
 			p.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 10000, MinDelay: time.Microsecond, MaxDelay: 100 * time.Microsecond})
 			for i := 0; i < commands; i++ {
-				if err := p.Handle(ctx, storetest.Add{Batch: fmt.Sprintf("w%d-%d", w, i), Size: 1 + i%3}); err != nil {
+				if err := p.Handle(ctx, probe.Add{Batch: fmt.Sprintf("w%d-%d", w, i), Size: 1 + i%3}); err != nil {
 					errs <- err
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/logging"
 	"github.com/aggregatekit/eventsourcing/middleware/publish"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -54,9 +55,9 @@ func (r recorder) Refresh(ctx context.Context, l es.Loader) error {
 	return err
 }
 
-func (r recorder) Commit(ctx context.Context, w es.Writer) error {
+func (r recorder) Commit(ctx context.Context, c es.Commit) error {
 	r.tr.add("%s > commit", r.name)
-	err := r.next.Commit(ctx, w)
+	err := r.next.Commit(ctx, c)
 	r.tr.add("%s < commit", r.name)
 	return err
 }
@@ -98,9 +99,9 @@ func TestStackOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), tr.recording("A"), logMW, tr.recording("B"), pubMW, tr.recording("C"))
+	store := es.Wrap(es.NewStore(memory.NewBackend()), tr.recording("A"), logMW, tr.recording("B"), pubMW, tr.recording("C"))
 	p := newProbe(t, store, "k")
-	if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Close(); err != nil {

@@ -266,6 +266,9 @@ type slot struct {
 
 func (s *store) Refresh(ctx context.Context, l es.Loader) error { return s.next.Refresh(ctx, l) }
 
+// Unwrap returns the wrapped store (see eventsourcing.BackendOf).
+func (s *store) Unwrap() es.EventStore { return s.next }
+
 func (s *store) Close() error { return s.next.Close() }
 
 // Commit commits through next and, if that succeeds, publishes.
@@ -277,11 +280,11 @@ func (s *store) Close() error { return s.next.Close() }
 // stored first, the stream's head would have moved past X's expected
 // sequence and X would have conflicted. Publishing the queue in order
 // therefore publishes in stream order.
-func (s *store) Commit(ctx context.Context, w es.Writer) (err error) {
-	if len(w.Records()) == 0 {
-		return s.next.Commit(ctx, w)
+func (s *store) Commit(ctx context.Context, c es.Commit) (err error) {
+	if len(c.Records) == 0 {
+		return s.next.Commit(ctx, c)
 	}
-	stream := w.Stream()
+	stream := c.Stream
 	sl := s.enqueue(stream)
 	resolved := false
 	defer func() {
@@ -289,21 +292,26 @@ func (s *store) Commit(ctx context.Context, w es.Writer) (err error) {
 			s.resolve(stream, sl, dropped, nil, nil)
 		}
 	}()
-	err = s.next.Commit(ctx, w)
+	err = s.next.Commit(ctx, c)
 	if err != nil {
 		resolved = true
 		s.resolve(stream, sl, dropped, nil, nil)
+		if errors.Is(err, es.ErrUnknownOutcome) {
+			// The events may be stored: say so, since nothing here will
+			// publish them (a relay reading the store's outbox or feed will).
+			s.report(context.WithoutCancel(ctx), &Error{Messages: messages(c), Err: err})
+		}
 		return err
 	}
-	msgs := messages(w)
+	msgs := messages(c)
 	resolved = true
 	s.resolve(stream, sl, ready, ctx, msgs)
 	return nil
 }
 
-// messages pairs the writer's records with its events.
-func messages(w es.Writer) []Message {
-	recs, events := w.Records(), w.Events()
+// messages pairs the commit's records with its events.
+func messages(c es.Commit) []Message {
+	recs, events := c.Records, c.Events
 	msgs := make([]Message, len(recs))
 	for i, r := range recs {
 		msgs[i].Record = r

@@ -14,9 +14,9 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/publish"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
 var ctx = context.Background()
@@ -43,7 +43,7 @@ func (s *sink) all() []publish.Message {
 func (s *sink) ids() []string {
 	var ids []string
 	for _, m := range s.all() {
-		ids = append(ids, m.Event.(storetest.Added).ID)
+		ids = append(ids, m.Event.(probe.Added).ID)
 	}
 	return ids
 }
@@ -74,14 +74,14 @@ func newStore(t testing.TB, p publish.Publisher, opts ...publish.Option) es.Even
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := es.Wrap(memory.NewStore(), mw)
+	s := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
-func newProbe(t testing.TB, store es.EventStore, key string) *storetest.Probe {
+func newProbe(t testing.TB, store es.EventStore, key string) *probe.Probe {
 	t.Helper()
-	p, err := storetest.NewProbe(key, "", storetest.NewRegistry(), store)
+	p, err := probe.New(key, "", probe.NewRegistry(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +115,10 @@ func TestMessagesCarryRecordAndEvent(t *testing.T) {
 	store := newStore(t, bus)
 	mctx := es.WithCorrelationID(ctx, "corr-1")
 	p := newProbe(t, store, "k")
-	if err := p.Handle(mctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+	if err := p.Handle(mctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Handle(mctx, storetest.RecordKinds{Kinds: storetest.SampleKinds()}); err != nil {
+	if err := p.Handle(mctx, probe.RecordKinds{Kinds: probe.SampleKinds()}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := got.all()
@@ -127,9 +127,9 @@ func TestMessagesCarryRecordAndEvent(t *testing.T) {
 	}
 	stream := es.StreamID{AggregateType: "Probe", Key: "k"}
 	wantEvents := []es.Event{
-		storetest.Added{ID: "a-0", Batch: "a", Index: 0, Size: 2},
-		storetest.Added{ID: "a-1", Batch: "a", Index: 1, Size: 2},
-		&storetest.KindsRecorded{Kinds: storetest.SampleKinds()}, // raised as a pointer
+		probe.Added{ID: "a-0", Batch: "a", Index: 0, Size: 2},
+		probe.Added{ID: "a-1", Batch: "a", Index: 1, Size: 2},
+		&probe.KindsRecorded{Kinds: probe.SampleKinds()}, // raised as a pointer
 	}
 	for i, m := range msgs {
 		r := m.Record
@@ -172,7 +172,7 @@ func TestOrderAcrossCommits(t *testing.T) {
 			p = b // two instances take turns: each refreshes first
 		}
 		batch := fmt.Sprintf("c%d", i)
-		if err := p.Handle(ctx, storetest.Add{Batch: batch, Size: n}); err != nil {
+		if err := p.Handle(ctx, probe.Add{Batch: batch, Size: n}); err != nil {
 			t.Fatal(err)
 		}
 		for j := 0; j < n; j++ {
@@ -190,7 +190,7 @@ func TestOrderAcrossCommits(t *testing.T) {
 type failingStore struct{ err error }
 
 func (f failingStore) Refresh(context.Context, es.Loader) error { return nil }
-func (f failingStore) Commit(context.Context, es.Writer) error  { return f.err }
+func (f failingStore) Commit(context.Context, es.Commit) error  { return f.err }
 func (f failingStore) Close() error                             { return nil }
 
 func TestNothingPublishedOnFailedCommit(t *testing.T) {
@@ -200,17 +200,17 @@ func TestNothingPublishedOnFailedCommit(t *testing.T) {
 	store := newStore(t, bus)
 
 	// Encoding error: the aggregate never reaches Commit.
-	if err := newProbe(t, store, "enc").Handle(ctx, storetest.AddThenFail{Batch: "x"}); !errors.Is(err, es.ErrEncoding) {
+	if err := newProbe(t, store, "enc").Handle(ctx, probe.AddThenFail{Batch: "x"}); !errors.Is(err, es.ErrEncoding) {
 		t.Fatalf("got %v, want ErrEncoding", err)
 	}
 	// Conflict: the loser's events are not published.
 	a, b := newProbe(t, store, "race"), newProbe(t, store, "race")
 	b.SetRetryPolicy(es.RetryPolicy{MaxAttempts: 1})
 	err := b.Run(ctx, func(context.Context) ([]es.Event, error) {
-		if err := a.Handle(ctx, storetest.Add{Batch: "win", Size: 1}); err != nil {
+		if err := a.Handle(ctx, probe.Add{Batch: "win", Size: 1}); err != nil {
 			return nil, err
 		}
-		return []es.Event{storetest.Added{ID: "lose-0"}}, nil
+		return []es.Event{probe.Added{ID: "lose-0"}}, nil
 	})
 	if !errors.Is(err, es.ErrConcurrency) {
 		t.Fatalf("got %v, want ErrConcurrency", err)
@@ -218,7 +218,7 @@ func TestNothingPublishedOnFailedCommit(t *testing.T) {
 	// A store error.
 	mw, _ := publish.New(bus)
 	broken := es.Wrap(failingStore{errors.New("disk on fire")}, mw)
-	if err := newProbe(t, broken, "broken").Handle(ctx, storetest.Add{Batch: "lost", Size: 2}); err == nil {
+	if err := newProbe(t, broken, "broken").Handle(ctx, probe.Add{Batch: "lost", Size: 2}); err == nil {
 		t.Fatal("the failing store's commit succeeded")
 	}
 	if ids := got.ids(); !slices.Equal(ids, []string{"win-0"}) {
@@ -242,10 +242,10 @@ func TestPublishFailureDoesNotFailTheCommand(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	store := newStore(t, bus, f.handler(), publish.WithLogger(logger))
 	p := newProbe(t, store, "k")
-	if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 2}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Handle(ctx, storetest.Add{Batch: "b", Size: 3}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "b", Size: 3}); err != nil {
 		t.Fatalf("a publication failure failed the command: %v", err)
 	}
 	if p.SequenceNumber() != 5 {
@@ -295,7 +295,7 @@ func TestPublisherErrorsAndPanicsAreReported(t *testing.T) {
 			store := newStore(t, p, f.handler())
 			pr := newProbe(t, store, "k")
 			for i := 0; i < 2; i++ {
-				if err := pr.Handle(ctx, storetest.Add{Batch: fmt.Sprint(i), Size: 2}); err != nil {
+				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprint(i), Size: 2}); err != nil {
 					t.Fatalf("Handle: %v", err)
 				}
 			}
@@ -333,9 +333,9 @@ func TestPublicationIgnoresCallerCancellation(t *testing.T) {
 	cctx, cancel := context.WithCancel(context.WithValue(ctx, ctxKey{}, "value"))
 	defer cancel()
 	// The caller's context is cancelled after the commit, before publication.
-	store := es.Wrap(memory.NewStore(), mw, func(next es.EventStore) es.EventStore { return cancelAfterCommit{next, cancel} })
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw, func(next es.EventStore) es.EventStore { return cancelAfterCommit{next, cancel} })
 	defer store.Close()
-	if err := newProbe(t, store, "k").Handle(cctx, storetest.Add{Batch: "a", Size: 1}); err != nil {
+	if err := newProbe(t, store, "k").Handle(cctx, probe.Add{Batch: "a", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if !published || gotErr != nil {
@@ -350,9 +350,9 @@ type cancelAfterCommit struct {
 	cancel context.CancelFunc
 }
 
-func (c cancelAfterCommit) Commit(ctx context.Context, w es.Writer) error {
-	err := c.EventStore.Commit(ctx, w)
-	c.cancel()
+func (a cancelAfterCommit) Commit(ctx context.Context, c es.Commit) error {
+	err := a.EventStore.Commit(ctx, c)
+	a.cancel()
 	return err
 }
 
@@ -365,18 +365,18 @@ func TestHandlerCommittingToTheSameStream(t *testing.T) {
 	bus.SubscribeAll(got.handle)
 	store := newStore(t, bus)
 	var reactErr error
-	publish.On(bus, func(ctx context.Context, e storetest.Added, rec es.Record) error {
+	publish.On(bus, func(ctx context.Context, e probe.Added, rec es.Record) error {
 		if e.Batch != "cause" {
 			return nil
 		}
-		p, err := storetest.NewProbe(rec.Stream.Key, "", storetest.NewRegistry(), store)
+		p, err := probe.New(rec.Stream.Key, "", probe.NewRegistry(), store)
 		if err != nil {
 			return err
 		}
-		reactErr = p.Handle(ctx, storetest.Add{Batch: "effect" + e.ID, Size: 1})
+		reactErr = p.Handle(ctx, probe.Add{Batch: "effect" + e.ID, Size: 1})
 		return reactErr
 	})
-	if err := newProbe(t, store, "k").Handle(ctx, storetest.Add{Batch: "cause", Size: 2}); err != nil {
+	if err := newProbe(t, store, "k").Handle(ctx, probe.Add{Batch: "cause", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if reactErr != nil {
@@ -395,12 +395,14 @@ type loader struct {
 	recs   []es.Record
 }
 
-func (l *loader) Stream() es.StreamID         { return l.stream }
-func (l *loader) Sequence() int64             { return int64(len(l.recs)) }
-func (l *loader) Registry() es.EventRegistry  { return storetest.NewRegistry() }
-func (l *loader) State() any                  { return &struct{}{} }
-func (l *loader) Apply(r es.Record) error     { l.recs = append(l.recs, r); return nil }
-func (l *loader) Restore(int64, []byte) error { l.recs = nil; return es.ErrInvalidSnapshot }
+func (l *loader) Stream() es.StreamID     { return l.stream }
+func (l *loader) Sequence() int64         { return int64(len(l.recs)) }
+func (l *loader) State() any              { return &struct{}{} }
+func (l *loader) Apply(r es.Record) error { l.recs = append(l.recs, r); return nil }
+func (l *loader) Restore(int64, []byte, []string) error {
+	l.recs = nil
+	return es.ErrInvalidSnapshot
+}
 func load(t testing.TB, s es.EventStore, stream es.StreamID) []es.Record {
 	t.Helper()
 	l := &loader{stream: stream}
@@ -467,10 +469,10 @@ func TestQueueSurvivesAPanic(t *testing.T) {
 				t.Fatalf("recovered %v", r)
 			}
 		}()
-		_ = p.Handle(ctx, storetest.Add{Batch: "a", Size: 1})
+		_ = p.Handle(ctx, probe.Add{Batch: "a", Size: 1})
 	}()
 	fail = false
-	if err := newProbe(t, store, "k").Handle(ctx, storetest.Add{Batch: "b", Size: 1}); err != nil {
+	if err := newProbe(t, store, "k").Handle(ctx, probe.Add{Batch: "b", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if ids := got.ids(); !slices.Equal(ids, []string{"b-0"}) {

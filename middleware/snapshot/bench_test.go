@@ -36,7 +36,7 @@ func BenchmarkCommand(b *testing.B) {
 
 func benchCommand(b *testing.B, events int, snaps bool) {
 	ctx := context.Background()
-	store := memory.NewStore()
+	store := es.NewStore(memory.NewBackend())
 	if snaps {
 		mw, err := snapshot.New(memory.NewSnapshotStore(), snapshot.EveryN(100))
 		if err != nil {
@@ -99,7 +99,7 @@ func BenchmarkSnapshotScaling(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	defer store.Close()
 	reg := es.NewStandardEventRegistry("bench")
 	if err := reg.RegisterEvent(Incremented{}); err != nil {

@@ -47,7 +47,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	reg := es.NewStandardEventRegistry("example")
 	if err := reg.RegisterEvent(Incremented{}); err != nil {
 		log.Fatal(err)
@@ -66,7 +66,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("snapshot at %d: %s\n", snap.Sequence, snap.State)
+	state, _, err := snapshot.Unseal(snap)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("snapshot at %d: %s\n", snap.Sequence, state)
 
 	// A fresh instance restores the snapshot, then replays events 201 to 250.
 	fresh, err := newCounter("visits", reg, store)
@@ -132,7 +136,7 @@ func ExampleVersioned() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	reg := es.NewStandardEventRegistry("bank")
 	if err := reg.RegisterEvent(Opened{}, Credited{}); err != nil {
 		log.Fatal(err)
@@ -151,7 +155,11 @@ func ExampleVersioned() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("v%d at %d: %s\n", snap.Version, snap.Sequence, snap.State)
+	state, _, err := snapshot.Unseal(snap)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("v%d at %d: %s\n", snap.Version, snap.Sequence, state)
 	// Output:
 	// v2 at 2: {"balance":9007199254740993,"owner":"ada"}
 }

@@ -5,33 +5,46 @@
 //
 //	mw, err := snapshot.New(snapshots, snapshot.EveryN(100), snapshot.WithLogger(logger))
 //	if err != nil { ... }
-//	store := eventsourcing.Wrap(memory.NewStore(), mw)
+//	store := eventsourcing.Wrap(es.NewStore(memory.NewBackend()), mw)
 //
 // # Writing
 //
 // After a successful commit, if the Policy says the commit is due, the
-// middleware encodes the aggregate's state (Writer.State, which includes the
-// committed events) with the registry's Codec and puts it in the snapshot
-// store at the committed sequence, Writer.Expected() + len(Writer.Records()).
-// The write is synchronous, on the committing goroutine, with the command's
-// context. Its failure (encoding or Put) does not fail the command, whose
-// events are stored: it is reported (see Problems) and the stream's previous
-// snapshot stays in use. The snapshot store keeps the newest snapshot, so
-// racing writers cannot make it go back.
+// middleware encodes the aggregate's state (Commit.State, which includes the
+// committed events) with the commit's Codec and puts it in the snapshot
+// store at the committed sequence, Commit.Last(), together with the
+// stream's latest commit IDs (Commit.RecentCommitIDs), so that a command
+// repeated with the same command ID is still recognised by an aggregate
+// restored from the snapshot (see eventsourcing.WithCommandID). The write is
+// synchronous, on the committing goroutine, bounded by WithTimeout
+// (DefaultTimeout) whatever the command's deadline. Its failure (encoding,
+// Put, timeout) does not fail the command, whose events are stored: it is
+// reported (see Problems) and the stream's previous snapshot stays in use.
+// The snapshot store keeps the newest snapshot, so racing writers cannot
+// make it go back.
+//
+// What the middleware stores as Snapshot.State is an envelope: a format
+// marker, a SHA-256 checksum over the stream, the sequence, the schema
+// version and the rest, the recent commit IDs, and the codec's bytes. A
+// snapshot that is not this middleware's own output for that stream and
+// sequence (written by another program, damaged, truncated, or moved to
+// another stream or sequence) fails the check and is never restored.
 //
 // # Reading
 //
-// Refresh gets the stream's snapshot. If it is newer than what the aggregate
-// already holds, belongs to the stream and carries the aggregate's current
-// schema version, it is restored through Loader.Restore; then the wrapped
-// store loads the events after it. The snapshot is never trusted blindly:
+// Refresh gets the stream's snapshot (bounded by WithTimeout). If it is
+// newer than what the aggregate already holds, passes the checksum, belongs
+// to the stream and carries the aggregate's current schema version, it is
+// restored through Loader.Restore; then the wrapped store loads the events
+// after it. The snapshot is never trusted blindly:
 //
-//   - a snapshot store failure (other than eventsourcing.ErrSnapshotNotFound),
-//     a snapshot of another schema version, and a snapshot that does not
-//     decode are reported and ignored: the aggregate is rebuilt by a full
-//     replay and ends in the same state as without snapshots. A failed
-//     Restore resets the aggregate to its zero state at sequence 0 (the
-//     Loader contract), so it is never left half-restored.
+//   - a snapshot store failure or timeout (other than
+//     eventsourcing.ErrSnapshotNotFound), a snapshot that fails the
+//     checksum, a snapshot of another schema version, and a snapshot that
+//     does not decode are reported and ignored: the aggregate is rebuilt by
+//     a full replay and ends in the same state as without snapshots. A
+//     failed Restore resets the aggregate to its zero state at sequence 0
+//     (the Loader contract), so it is never left half-restored.
 //   - the tail load starts one event early, at the snapshot's own sequence,
 //     and checks that this event exists (it is not applied again). A
 //     snapshot whose sequence the stream does not reach, left behind after
@@ -54,17 +67,18 @@
 // # What a snapshot holds
 //
 // The snapshot is the state value the aggregate exposes (Loader.State and
-// Writer.State: the struct embedding AggregateBase), encoded with the
+// Commit.State: the struct embedding AggregateBase), encoded with the
 // registry's codec. With the default JSON codec that is every exported field,
 // at any depth, with full precision: int64 and uint64 beyond 2^53, times with
 // nanoseconds, nested, embedded and pointed-to structs, slices and maps. The
 // AggregateBase itself is tagged `json:"-"` and not stored. Unexported fields
 // are not stored either: an aggregate with unexported state implements
 // json.Marshaler and json.Unmarshaler (or uses a codec that sees them) to
-// include it; see the example of Versioned. Restoring resets the state to its
-// zero value (or calls eventsourcing.StateResetter) before decoding, so a
-// field the snapshot does not mention ends at its zero value, as after a
-// replay from scratch.
+// include it; see the example of Versioned. Restoring resets the fields the
+// codec stores to their zero values (or calls eventsourcing.StateResetter)
+// before decoding, so a field the snapshot does not mention ends at its
+// zero value, as after a replay from scratch, while unexported
+// configuration survives.
 //
 // # Schema versions
 //
@@ -106,12 +120,17 @@ type Versioned interface {
 	SnapshotVersion() int
 }
 
+// DefaultTimeout bounds each call to the snapshot store unless WithTimeout
+// says otherwise.
+const DefaultTimeout = 500 * time.Millisecond
+
 // Option configures New.
 type Option func(*config)
 
 type config struct {
 	onError func(context.Context, error)
 	logger  *slog.Logger
+	timeout time.Duration
 }
 
 // WithErrorHandler makes the middleware call fn with every problem it meets
@@ -136,6 +155,21 @@ func WithLogger(logger *slog.Logger) Option {
 	}
 }
 
+// WithTimeout bounds each call the middleware makes to the snapshot store
+// (Get, Put, Delete) to d, whatever the caller's deadline; d <= 0 selects
+// DefaultTimeout. A Get that takes longer is abandoned and the load falls
+// back to a full replay; a Put that takes longer is abandoned and the
+// commit, already stored, succeeds. So a slow or frozen snapshot store
+// delays a command by at most about 2d (one Get, one Put) and never fails
+// it.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
 // New returns a middleware keeping snapshots in snapshots under policy. It
 // returns an error matching ErrInvalidConfig, and no middleware, if snapshots
 // is nil or policy is invalid, so that a misconfiguration is found when the
@@ -152,7 +186,7 @@ func New(snapshots es.SnapshotStore, policy Policy, opts ...Option) (es.Middlewa
 	if err := policy.validate(); err != nil {
 		return nil, err
 	}
-	var cfg config
+	cfg := config{timeout: DefaultTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -170,6 +204,9 @@ type store struct {
 	cfg    config
 }
 
+// Unwrap returns the wrapped store (see eventsourcing.BackendOf).
+func (s *store) Unwrap() es.EventStore { return s.next }
+
 // versionOf returns the schema version of state (see Versioned).
 func versionOf(state any) int {
 	if v, ok := state.(Versioned); ok {
@@ -178,9 +215,26 @@ func versionOf(state any) int {
 	return 0
 }
 
+// bounded returns ctx, keeping its values but not its cancellation,
+// limited to the middleware's timeout, or to ctx's own deadline if that
+// comes first.
+func (s *store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.cfg.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
+
+func (s *store) get(ctx context.Context, stream es.StreamID) (es.Snapshot, error) {
+	bctx, cancel := s.bounded(ctx)
+	defer cancel()
+	return s.snaps.Get(bctx, stream)
+}
+
 func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	stream := l.Stream()
-	snap, err := s.snaps.Get(ctx, stream)
+	snap, err := s.get(ctx, stream)
 	if err != nil {
 		if !errors.Is(err, es.ErrSnapshotNotFound) {
 			s.report(ctx, OpGet, stream, 0, err)
@@ -190,11 +244,12 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	if snap.Sequence <= l.Sequence() {
 		return s.next.Refresh(ctx, l)
 	}
-	if err := check(snap, stream, l.State()); err != nil {
+	state, recent, err := check(snap, stream, l.State())
+	if err != nil {
 		s.report(ctx, OpRestore, stream, snap.Sequence, err)
 		return s.replay(ctx, l, snap.Sequence)
 	}
-	if err := l.Restore(snap.Sequence, snap.State); err != nil {
+	if err := l.Restore(snap.Sequence, state, recent); err != nil {
 		// The Loader has reset the aggregate to its zero state at 0.
 		if !errors.Is(err, es.ErrInvalidSnapshot) {
 			err = fmt.Errorf("%w: %w", es.ErrInvalidSnapshot, err)
@@ -207,7 +262,7 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 		if !tail.verified {
 			// Nothing has shown yet that the stream reaches the snapshot:
 			// do not leave its state behind as if it were loaded.
-			if rerr := l.Restore(0, nil); rerr != nil {
+			if rerr := l.Restore(0, nil, nil); rerr != nil {
 				s.report(ctx, OpRestore, stream, 0, rerr)
 			}
 		}
@@ -219,8 +274,8 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	// The stream ends before the snapshot: the state restored is fiction.
 	s.report(ctx, OpRestore, stream, snap.Sequence, fmt.Errorf("%w: %w: the stream has no event %d",
 		es.ErrInvalidSnapshot, ErrAheadOfStream, snap.Sequence))
-	// Restore(0, nil) resets the aggregate to its zero state (Loader contract).
-	if err := l.Restore(0, nil); err != nil {
+	// Restore(0, nil, nil) resets the aggregate to its zero state (Loader contract).
+	if err := l.Restore(0, nil, nil); err != nil {
 		s.report(ctx, OpRestore, stream, 0, err)
 	}
 	if seq := l.Sequence(); seq != 0 {
@@ -230,17 +285,22 @@ func (s *store) Refresh(ctx context.Context, l es.Loader) error {
 	return s.replay(ctx, l, snap.Sequence)
 }
 
-// check rejects a snapshot of another stream or another schema version
-// before it touches the state.
-func check(snap es.Snapshot, stream es.StreamID, state any) error {
+// check verifies that snap is this middleware's own snapshot of stream, of
+// the state's current schema version, before it touches the state, and
+// returns what the envelope holds.
+func check(snap es.Snapshot, stream es.StreamID, state any) ([]byte, []string, error) {
 	if snap.Stream != (es.StreamID{}) && snap.Stream != stream {
-		return fmt.Errorf("%w: the snapshot store returned a snapshot of stream %s", es.ErrInvalidSnapshot, snap.Stream)
+		return nil, nil, fmt.Errorf("%w: the snapshot store returned a snapshot of stream %s", es.ErrInvalidSnapshot, snap.Stream)
 	}
 	if want := versionOf(state); snap.Version != want {
-		return fmt.Errorf("%w: %w: snapshot has version %d, the aggregate's state version %d",
+		return nil, nil, fmt.Errorf("%w: %w: snapshot has version %d, the aggregate's state version %d",
 			es.ErrInvalidSnapshot, ErrVersionMismatch, snap.Version, want)
 	}
-	return nil
+	data, recent, err := open(stream, snap)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", es.ErrInvalidSnapshot, err)
+	}
+	return data, recent, nil
 }
 
 // replay loads the aggregate without the snapshot at sequence bad. If the
@@ -253,35 +313,42 @@ func (s *store) replay(ctx context.Context, l es.Loader, bad int64) error {
 	}
 	if l.Sequence() < bad {
 		stream := l.Stream()
-		if err := s.snaps.Delete(ctx, stream); err != nil {
+		bctx, cancel := s.bounded(ctx)
+		defer cancel()
+		if err := s.snaps.Delete(bctx, stream); err != nil {
 			s.report(ctx, OpDelete, stream, bad, err)
 		}
 	}
 	return nil
 }
 
-func (s *store) Commit(ctx context.Context, w es.Writer) error {
-	if err := s.next.Commit(ctx, w); err != nil {
+func (s *store) Commit(ctx context.Context, c es.Commit) error {
+	if err := s.next.Commit(ctx, c); err != nil {
 		return err
 	}
-	n := int64(len(w.Records()))
-	if n == 0 {
+	if len(c.Records) == 0 {
 		return nil
 	}
-	stream, before := w.Stream(), w.Expected()
-	after := before + n
-	if !s.policy.Due(stream, before, after) {
+	before, after := c.Expected, c.Last()
+	if !s.policy.Due(c.Stream, before, after) || c.Codec == nil {
 		return nil
 	}
-	state := w.State()
-	data, err := w.Registry().Codec().Marshal(state)
+	state := c.State()
+	if state == nil {
+		return nil // not made by an aggregate: no state to keep
+	}
+	data, err := c.Codec.Marshal(state)
 	if err != nil {
-		s.report(ctx, OpEncode, stream, after, fmt.Errorf("%w: %w", es.ErrEncoding, err))
+		s.report(ctx, OpEncode, c.Stream, after, fmt.Errorf("%w: %w", es.ErrEncoding, err))
 		return nil
 	}
-	snap := es.Snapshot{Stream: stream, Sequence: after, Version: versionOf(state), State: data, Time: time.Now().UTC()}
-	if err := s.snaps.Put(ctx, snap); err != nil {
-		s.report(ctx, OpPut, stream, after, err)
+	version := versionOf(state)
+	snap := es.Snapshot{Stream: c.Stream, Sequence: after, Version: version,
+		State: seal(c.Stream, after, version, c.RecentCommitIDs(), data), Time: time.Now().UTC()}
+	bctx, cancel := s.bounded(ctx)
+	defer cancel()
+	if err := s.snaps.Put(bctx, snap); err != nil {
+		s.report(ctx, OpPut, c.Stream, after, err)
 	}
 	return nil
 }
@@ -340,7 +407,7 @@ func (t *tailLoader) Apply(rec es.Record) error {
 
 // Restore is called only by a snapshot middleware nested inside this one;
 // its snapshot replaces ours and there is nothing left to check.
-func (t *tailLoader) Restore(seq int64, state []byte) error {
+func (t *tailLoader) Restore(seq int64, state []byte, recent []string) error {
 	t.verified = true
-	return t.Loader.Restore(seq, state)
+	return t.Loader.Restore(seq, state, recent)
 }

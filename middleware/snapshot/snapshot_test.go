@@ -12,8 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/snapshot"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/storetest"
@@ -135,7 +137,7 @@ func newRig(t *testing.T, policy snapshot.Policy) *rig {
 		backend: &countingBackend{Backend: memory.NewBackend()},
 		snaps:   &faultySnapshots{SnapshotStore: memory.NewSnapshotStore()},
 		rep:     &reports{},
-		reg:     storetest.NewRegistry(),
+		reg:     probe.NewRegistry(),
 	}
 	mw, err := snapshot.New(r.snaps, policy, snapshot.WithErrorHandler(r.rep.handle))
 	if err != nil {
@@ -148,9 +150,9 @@ func newRig(t *testing.T, policy snapshot.Policy) *rig {
 
 var ctx = context.Background()
 
-func (r *rig) probe(t *testing.T, key string) *storetest.Probe {
+func (r *rig) probe(t *testing.T, key string) *probe.Probe {
 	t.Helper()
-	p, err := storetest.NewProbe(key, "", r.reg, r.store)
+	p, err := probe.New(key, "", r.reg, r.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func (r *rig) probe(t *testing.T, key string) *storetest.Probe {
 
 // loaded returns a freshly loaded Probe and how many records the backend
 // yielded to load it.
-func (r *rig) loaded(t *testing.T, key string) (*storetest.Probe, int64) {
+func (r *rig) loaded(t *testing.T, key string) (*probe.Probe, int64) {
 	t.Helper()
 	r.backend.takeLoaded()
 	p := r.probe(t, key)
@@ -173,7 +175,7 @@ func (r *rig) add(t *testing.T, key string, sizes ...int) {
 	t.Helper()
 	p := r.probe(t, key)
 	for i, n := range sizes {
-		if err := p.Handle(ctx, storetest.Add{Batch: fmt.Sprintf("%s%d", key, i), Size: n}); err != nil {
+		if err := p.Handle(ctx, probe.Add{Batch: fmt.Sprintf("%s%d", key, i), Size: n}); err != nil {
 			t.Fatalf("Handle: %v", err)
 		}
 	}
@@ -201,7 +203,7 @@ func wantIDs(key string, sizes ...int) string {
 	return strings.Join(ids, ",")
 }
 
-func checkProbe(t *testing.T, p *storetest.Probe, ids string) {
+func checkProbe(t *testing.T, p *probe.Probe, ids string) {
 	t.Helper()
 	n := int64(strings.Count(ids, ",") + 1)
 	if ids == "" {
@@ -226,7 +228,7 @@ func TestConformance(t *testing.T) {
 			}
 			mws = append(mws, inner)
 		}
-		return es.Wrap(memory.NewStore(), mws...)
+		return es.Wrap(es.NewStore(memory.NewBackend()), mws...)
 	}
 	t.Run("EveryN3", func(t *testing.T) {
 		storetest.RunEventStore(t, func(t *testing.T) es.EventStore {
@@ -332,7 +334,7 @@ func TestBoundaryCrossingCommits(t *testing.T) {
 		{7, 15}, // 8 -> 15 crosses 9 and 12: one snapshot at 15
 	}
 	for i, step := range steps {
-		if err := p.Handle(ctx, storetest.Add{Batch: fmt.Sprintf("s%d", i), Size: step.size}); err != nil {
+		if err := p.Handle(ctx, probe.Add{Batch: fmt.Sprintf("s%d", i), Size: step.size}); err != nil {
 			t.Fatal(err)
 		}
 		if got := r.snapshotAt(t, "b"); got != step.snap {
@@ -380,7 +382,7 @@ func TestRestoreThenTail(t *testing.T) {
 	sizes := []int{4, 4, 4, 4, 3, 2}
 	p := r.probe(t, "t")
 	for i, n := range sizes {
-		if err := p.Handle(ctx, storetest.Add{Batch: fmt.Sprintf("u%d", i), Size: n}); err != nil {
+		if err := p.Handle(ctx, probe.Add{Batch: fmt.Sprintf("u%d", i), Size: n}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -403,7 +405,7 @@ func TestRestoreThenTail(t *testing.T) {
 	}
 	// 25 -> 28 crosses no multiple of 10: the snapshot stays at 20, older
 	// than the aggregate, which then loads only the new events.
-	if err := p.Handle(ctx, storetest.Add{Batch: "v", Size: 3}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "v", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
 	r.backend.takeLoaded()
@@ -420,11 +422,11 @@ func TestRestoreThenTail(t *testing.T) {
 func TestAllKindsRoundTrip(t *testing.T) {
 	r := newRig(t, snapshot.EveryN(1))
 	w := r.probe(t, "k")
-	want := storetest.SampleKinds()
-	if err := w.Handle(ctx, storetest.RecordKinds{Kinds: want}); err != nil {
+	want := probe.SampleKinds()
+	if err := w.Handle(ctx, probe.RecordKinds{Kinds: want}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Handle(ctx, storetest.Add{Batch: "x", Size: 2}); err != nil {
+	if err := w.Handle(ctx, probe.Add{Batch: "x", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
 	p, n := r.loaded(t, "k")
@@ -434,7 +436,7 @@ func TestAllKindsRoundTrip(t *testing.T) {
 	if p.Kinds == nil {
 		t.Fatal("Kinds lost")
 	}
-	storetest.CheckKinds(t, *p.Kinds, want)
+	probe.CheckKinds(t, *p.Kinds, want)
 	if p.Count != 3 || strings.Join(p.IDs, ",") != "x-0,x-1" || p.SequenceNumber() != 3 {
 		t.Fatalf("count %d ids %v sequence %d", p.Count, p.IDs, p.SequenceNumber())
 	}
@@ -543,6 +545,19 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 		"empty":   "",
 		// Decodes Count before failing on IDs: the aggregate must not keep it.
 		"half": `{"Count":1000,"IDs":"not a list"}`,
+		// Decode cleanly, but are not the middleware's own output: restored,
+		// they would load 7 events as the wrong state, and the next
+		// snapshot would make the damage permanent.
+		"null":                        "null",
+		"empty json":                  "{}",
+		"zero count":                  `{"Count":0}`,
+		"sealed for another sequence": string(snapshot.Seal(stream, 5, 0, nil, []byte(`{"Count":0}`))),
+		"sealed for another stream":   string(snapshot.Seal(es.StreamID{AggregateType: "Probe", Key: "d"}, 6, 0, nil, []byte(`{"Count":0}`))),
+		"sealed, then damaged": func() string {
+			b := snapshot.Seal(stream, 6, 0, nil, []byte(`{"Count":6,"IDs":["c0-0"]}`))
+			b[len(b)-3] ^= 1
+			return string(b)
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t, snapshot.EveryN(5))
@@ -561,7 +576,7 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 			}
 			// The aggregate stays usable and the next due commit replaces
 			// the bad snapshot.
-			if err := p.Handle(ctx, storetest.Add{Batch: "more", Size: 4}); err != nil {
+			if err := p.Handle(ctx, probe.Add{Batch: "more", Size: 4}); err != nil {
 				t.Fatal(err)
 			}
 			if got := r.snapshotAt(t, "c"); got != 11 {
@@ -572,6 +587,58 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 			}
 			r.rep.expectNone(t)
 		})
+	}
+}
+
+// blocking is a snapshot store that never answers before its context ends,
+// like a frozen server.
+type blocking struct{ es.SnapshotStore }
+
+func (blocking) Get(ctx context.Context, _ es.StreamID) (es.Snapshot, error) {
+	<-ctx.Done()
+	return es.Snapshot{}, ctx.Err()
+}
+
+func (blocking) Put(ctx context.Context, _ es.Snapshot) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestFrozenSnapshotStoreDelaysButNeverFails(t *testing.T) {
+	var rep reports
+	mw, err := snapshot.New(blocking{memory.NewSnapshotStore()}, snapshot.EveryN(1),
+		snapshot.WithTimeout(50*time.Millisecond), snapshot.WithErrorHandler(rep.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
+	p, _ := probe.New("frozen", "", probe.NewRegistry(), store)
+	// The caller's own deadline is far away, and also when it has none.
+	hour, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	for _, cctx := range []context.Context{ctx, hour} {
+		done := make(chan error, 1)
+		go func() { done <- p.Handle(cctx, probe.Add{Batch: "f", Size: 1}) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("a frozen snapshot store failed the command: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a frozen snapshot store held the command")
+		}
+	}
+	errs := rep.take()
+	if len(errs) != 4 { // a Get and a Put per command
+		t.Fatalf("reported %d problems, want 4 (two timed-out Gets, two timed-out Puts): %v", len(errs), errs)
+	}
+	for _, e := range errs {
+		if !errors.Is(e, context.DeadlineExceeded) {
+			t.Fatalf("reported %v, want a deadline", e)
+		}
+	}
+	if p.Count != 2 {
+		t.Fatalf("count %d, want 2", p.Count)
 	}
 }
 
@@ -631,7 +698,7 @@ func TestGetFailureFallsBackToReplay(t *testing.T) {
 		t.Fatalf("reported %v", e)
 	}
 	// Commands keep working while the snapshot store is down.
-	if err := p.Handle(ctx, storetest.Add{Batch: "g3", Size: 1}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "g3", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	r.rep.expectOne(t, snapshot.OpGet, boom)
@@ -646,7 +713,7 @@ func TestPutFailureDoesNotFailTheCommand(t *testing.T) {
 	boom := errors.New("snapshot store full")
 	r.snaps.putErr = boom
 	p := r.probe(t, "f")
-	if err := p.Handle(ctx, storetest.Add{Batch: "f0", Size: 3}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "f0", Size: 3}); err != nil {
 		t.Fatalf("a snapshot write failure failed the command: %v", err)
 	}
 	if e := r.rep.expectOne(t, snapshot.OpPut, boom); e.Sequence != 3 {
@@ -679,7 +746,7 @@ func TestEncodeFailureDoesNotFailTheCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 	reg := es.NewStandardEventRegistry("leaky")
 	if err := reg.RegisterEvent(Deposited{}); err != nil {
 		t.Fatal(err)
@@ -727,7 +794,7 @@ func TestSnapshotAheadOfStream(t *testing.T) {
 	r.rep.expectNone(t)
 
 	// A stream shorter than a snapshot, with the aggregate partly loaded.
-	if err := r.snaps.SnapshotStore.Put(ctx, es.Snapshot{Stream: stream, Sequence: 40, State: []byte(`{"Count":40}`)}); err != nil {
+	if err := r.snaps.SnapshotStore.Put(ctx, es.Snapshot{Stream: stream, Sequence: 40, State: snapshot.Seal(stream, 40, 0, nil, []byte(`{"Count":40}`))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Refresh(ctx); err != nil {
@@ -739,7 +806,7 @@ func TestSnapshotAheadOfStream(t *testing.T) {
 	// A snapshot ahead of the stream that does not even decode, and a
 	// failing Delete: reported, and the load still succeeds.
 	r.snaps.delErr = errors.New("read-only")
-	if err := r.snaps.SnapshotStore.Put(ctx, es.Snapshot{Stream: stream, Sequence: 50, State: []byte(`{`)}); err != nil {
+	if err := r.snaps.SnapshotStore.Put(ctx, es.Snapshot{Stream: stream, Sequence: 50, State: snapshot.Seal(stream, 50, 0, nil, []byte(`{`))}); err != nil {
 		t.Fatal(err)
 	}
 	p, _ = r.loaded(t, "h")
@@ -759,20 +826,20 @@ func TestLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := es.Wrap(memory.NewStore(), mw)
-	reg := storetest.NewRegistry()
-	p, _ := storetest.NewProbe("log", "", reg, store)
-	if err := p.Handle(ctx, storetest.Add{Batch: "l", Size: 2}); err != nil {
+	store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
+	reg := probe.NewRegistry()
+	p, _ := probe.New("log", "", reg, store)
+	if err := p.Handle(ctx, probe.Add{Batch: "l", Size: 2}); err != nil {
 		t.Fatal(err)
 	}
 	snaps.mangle = func(s es.Snapshot) es.Snapshot { s.Version = 9; return s }
-	p, _ = storetest.NewProbe("log", "", reg, store)
+	p, _ = probe.New("log", "", reg, store)
 	if err := p.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	snaps.mangle = nil
 	snaps.putErr = errors.New("nope")
-	if err := p.Handle(ctx, storetest.Add{Batch: "m", Size: 1}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "m", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -835,13 +902,13 @@ func TestFailedTailLoadDropsTheSnapshotState(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := es.Wrap(es.NewStore(backend), mw)
-	reg := storetest.NewRegistry()
-	w, _ := storetest.NewProbe("k", "", reg, store)
-	if err := w.Handle(ctx, storetest.Add{Batch: "a", Size: 3}); err != nil {
+	reg := probe.NewRegistry()
+	w, _ := probe.New("k", "", reg, store)
+	if err := w.Handle(ctx, probe.Add{Batch: "a", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
 	backend.armed.Store(true)
-	p, _ := storetest.NewProbe("k", "", reg, store)
+	p, _ := probe.New("k", "", reg, store)
 	if err := p.Refresh(ctx); !errors.Is(err, errLoad) {
 		t.Fatalf("Refresh: got %v, want the load error", err)
 	}

@@ -5,43 +5,44 @@ import (
 	"slices"
 	"sync"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
-// SnapshotStore is an eventsourcing.SnapshotStore kept in memory. It is safe
-// for concurrent use. The zero value is not usable; call NewSnapshotStore.
+// SnapshotStore is a backend.SnapshotStore kept in memory. It is safe for
+// concurrent use. The zero value is not usable; call NewSnapshotStore.
 type SnapshotStore struct {
 	mu    sync.RWMutex
-	snaps map[es.StreamID]es.Snapshot
+	snaps map[backend.StreamID]backend.Snapshot
 }
 
 // NewSnapshotStore returns an empty in-memory snapshot store.
 func NewSnapshotStore() *SnapshotStore {
-	return &SnapshotStore{snaps: map[es.StreamID]es.Snapshot{}}
+	return &SnapshotStore{snaps: map[backend.StreamID]backend.Snapshot{}}
 }
 
 // Get returns a copy of the stream's snapshot, or an error matching
-// eventsourcing.ErrSnapshotNotFound.
-func (s *SnapshotStore) Get(ctx context.Context, stream es.StreamID) (es.Snapshot, error) {
+// backend.ErrSnapshotNotFound.
+func (s *SnapshotStore) Get(ctx context.Context, stream backend.StreamID) (backend.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
-		return es.Snapshot{}, err
+		return backend.Snapshot{}, err
 	}
 	s.mu.RLock()
 	snap, ok := s.snaps[stream]
 	s.mu.RUnlock()
 	if !ok {
-		return es.Snapshot{}, es.ErrSnapshotNotFound
+		return backend.Snapshot{}, backend.ErrSnapshotNotFound
 	}
 	snap.State = slices.Clone(snap.State)
 	return snap, nil
 }
 
 // Put stores a copy of snap unless a snapshot at a later sequence is held.
-func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
+// It refuses a snapshot backend.CheckSnapshot refuses.
+func (s *SnapshotStore) Put(ctx context.Context, snap backend.Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := snap.Stream.Validate(); err != nil {
+	if err := backend.CheckSnapshot(snap); err != nil {
 		return err
 	}
 	snap.State = slices.Clone(snap.State)
@@ -55,7 +56,7 @@ func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
 }
 
 // Delete removes the stream's snapshot, if any.
-func (s *SnapshotStore) Delete(ctx context.Context, stream es.StreamID) error {
+func (s *SnapshotStore) Delete(ctx context.Context, stream backend.StreamID) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

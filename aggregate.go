@@ -1,0 +1,340 @@
+package eventsourcing
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// StateFetchFunc returns the aggregate's state: a pointer to the struct that
+// embeds AggregateBase (or to any value a Codec can encode and decode). It is
+// what snapshots capture and restore.
+type StateFetchFunc func() any
+
+// StateResetter may be implemented by an aggregate to control how its state
+// is cleared before a snapshot is restored or the stream is replayed from
+// the start. Without it, AggregateBase sets to their zero values the
+// fields the codec stores (the exported fields not tagged `json:"-"`, and
+// embedded structs), and keeps the rest: the embedded AggregateBase,
+// unexported fields and fields tagged `json:"-"`, where configuration and
+// dependencies belong.
+type StateResetter interface {
+	ResetState()
+}
+
+// DefaultIdempotencyWindow is how many of the stream's latest commit IDs an
+// aggregate remembers (and its snapshots keep) to recognise a repeated
+// command; see WithCommandID and SetIdempotencyWindow.
+const DefaultIdempotencyWindow = 100
+
+// AggregateBase is embedded, by value and tagged `json:"-"`, in a domain
+// struct to make it an event-sourced aggregate:
+//
+//	type Account struct {
+//		eventsourcing.AggregateBase `json:"-"`
+//		Balance int64
+//	}
+//
+// Initialize binds it to a key, a registry, a store and the state; then
+// AutomaticWireup (or DefineCommandHandler and DefineReplayMethod) tells it
+// how to handle commands and apply events. An AggregateBase holds one
+// in-memory copy of one stream and is not safe for concurrent use: use one
+// instance per goroutine (per request, say) and let the store arbitrate
+// between them. A call made while another call on the same instance is
+// running fails with ErrConcurrentUse and changes nothing.
+type AggregateBase struct {
+	key      string
+	aggType  string // set by SetAggregateType
+	stream   StreamID
+	streamOK bool // stream is computed and valid
+	registry EventRegistry
+	store    EventStore
+	state    StateFetchFunc
+	retry    RetryPolicy
+
+	skipUnknown bool
+	window      int   // idempotency window: 0 default, < 0 none
+	busy        int32 // a call is running (atomic)
+
+	seq    int64    // last sequence applied to the state
+	recent []string // ring of the latest commit IDs, oldest at recentAt once full
+	at     int      // next slot to overwrite once recent is full
+
+	want    string // command ID being handled: a loaded commit with it is a repeat
+	found   bool   // a loaded commit carried want
+	applied bool   // the pending commit's events were applied (Commit.State)
+
+	wiring   *wiring
+	subject  reflect.Value
+	args     [3]reflect.Value // scratch for reflective calls
+	replays  map[reflect.Type]func(Event)
+	handlers map[reflect.Type]func(context.Context, any) ([]Event, error)
+	ignored  map[reflect.Type]bool
+}
+
+// Initialize binds the aggregate to the stream key, the registry that names
+// its events, the store that keeps them, and the function returning its state
+// (normally func() any { return a } for the enclosing struct a). It resets
+// everything the AggregateBase held before, including options and wire-up,
+// so an instance can be reused for another key. Problems (nil arguments, an
+// invalid key) are reported by the first call that needs them.
+func (b *AggregateBase) Initialize(key string, registry EventRegistry, store EventStore, state StateFetchFunc) {
+	*b = AggregateBase{key: key, registry: registry, store: store, state: state}
+}
+
+// SetAggregateType sets the aggregate type of the stream, which defaults to
+// the Go type name of the state. Set it to keep stored streams stable when the
+// Go type is renamed. Call it after Initialize.
+func (b *AggregateBase) SetAggregateType(name string) {
+	b.aggType = name
+	b.streamOK = false
+}
+
+// SetRetryPolicy sets how conflicting commands are retried (see RetryPolicy).
+// Call it after Initialize, which restores DefaultRetryPolicy.
+func (b *AggregateBase) SetRetryPolicy(p RetryPolicy) { b.retry = p }
+
+// SetSkipUnknownEvents makes loads skip (but count) stored events whose type
+// the registry does not know, instead of failing with an
+// *UnknownEventTypeError. Use it for a reader that knows only some event
+// types; a writer that skips may decide on incomplete state, and under the
+// snapshot middleware its snapshots would capture that incomplete state.
+func (b *AggregateBase) SetSkipUnknownEvents(skip bool) { b.skipUnknown = skip }
+
+// SetIdempotencyWindow sets how many of the stream's latest commit IDs the
+// aggregate remembers, and its snapshots keep, to recognise a command
+// repeated with the same command ID (see WithCommandID); the default is
+// DefaultIdempotencyWindow. n = 0 turns the memory off: a repeat is then
+// recognised only among the commits loaded while handling it. A larger
+// window costs memory per instance and bytes per snapshot (about 40 bytes
+// per commit ID).
+func (b *AggregateBase) SetIdempotencyWindow(n int) {
+	if n <= 0 {
+		b.window = -1
+	} else {
+		b.window = n
+	}
+	b.recent, b.at = nil, 0
+}
+
+// IgnoreEvents declares events (sample values, pointers or not) that the
+// aggregate raises or loads deliberately without applying them. Any other
+// event without a Replay method or a DefineReplayMethod function fails a
+// commit with ErrNoReplay before anything is stored.
+func (b *AggregateBase) IgnoreEvents(events ...Event) {
+	for _, e := range events {
+		t := reflect.TypeOf(e)
+		if t == nil {
+			continue
+		}
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if b.ignored == nil {
+			b.ignored = map[reflect.Type]bool{}
+		}
+		b.ignored[t] = true
+	}
+}
+
+// Key returns the aggregate's key.
+func (b *AggregateBase) Key() string { return b.key }
+
+// AggregateType returns the stream's aggregate type: the name given to
+// SetAggregateType, or else the Go type name of the state.
+func (b *AggregateBase) AggregateType() string {
+	if b.aggType != "" {
+		return b.aggType
+	}
+	if b.wiring != nil {
+		return b.wiring.typeName
+	}
+	if b.state != nil {
+		return typeNameOf(b.state())
+	}
+	return ""
+}
+
+// typeNames caches the name of each state type: a memo of a pure function.
+var typeNames sync.Map // reflect.Type -> string
+
+func typeNameOf(state any) string {
+	t := reflect.TypeOf(state)
+	if t == nil {
+		return ""
+	}
+	if n, ok := typeNames.Load(t); ok {
+		return n.(string)
+	}
+	e := t
+	for e.Kind() == reflect.Pointer {
+		e = e.Elem()
+	}
+	typeNames.Store(t, e.Name())
+	return e.Name()
+}
+
+// StreamID returns the identity of the aggregate's stream.
+func (b *AggregateBase) StreamID() StreamID {
+	if b.streamOK {
+		return b.stream
+	}
+	return StreamID{AggregateType: b.AggregateType(), Key: b.key}
+}
+
+// SequenceNumber returns the sequence of the last event applied to the state:
+// 0 for an aggregate with no history (or not yet loaded).
+func (b *AggregateBase) SequenceNumber() int64 { return b.seq }
+
+// ready checks that the aggregate can talk to its store, and computes and
+// validates its stream identity once.
+func (b *AggregateBase) ready() error {
+	if b.registry == nil || b.store == nil || b.state == nil {
+		return fmt.Errorf("%w: Initialize needs a registry, a store and a state function", ErrNotInitialized)
+	}
+	if b.streamOK {
+		return nil
+	}
+	s := StreamID{AggregateType: b.AggregateType(), Key: b.key}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	b.stream, b.streamOK = s, true
+	return nil
+}
+
+// enter marks the instance busy, failing if another call holds it.
+func (b *AggregateBase) enter() error {
+	if !atomic.CompareAndSwapInt32(&b.busy, 0, 1) {
+		return fmt.Errorf("%w (key %q)", ErrConcurrentUse, b.key) // nothing else of b may be read here
+	}
+	return nil
+}
+
+func (b *AggregateBase) leave() { atomic.StoreInt32(&b.busy, 0) }
+
+// windowSize returns the idempotency window in commits (0: none).
+func (b *AggregateBase) windowSize() int {
+	switch {
+	case b.window == 0:
+		return DefaultIdempotencyWindow
+	case b.window < 0:
+		return 0
+	}
+	return b.window
+}
+
+// remember notes id as the stream's latest commit.
+func (b *AggregateBase) remember(id string) {
+	n := b.windowSize()
+	if n == 0 || id == "" {
+		return
+	}
+	if len(b.recent) < n {
+		b.recent = append(b.recent, id)
+		return
+	}
+	b.recent[b.at] = id
+	b.at = (b.at + 1) % n
+}
+
+// latest returns the last commit ID remembered, or "".
+func (b *AggregateBase) latest() string {
+	switch {
+	case len(b.recent) == 0:
+		return ""
+	case len(b.recent) < b.windowSize() || b.at == 0:
+		return b.recent[len(b.recent)-1]
+	}
+	return b.recent[b.at-1]
+}
+
+// remembers reports whether id is among the commit IDs remembered.
+func (b *AggregateBase) remembers(id string) bool {
+	for _, r := range b.recent {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// recentWith returns the remembered commit IDs, oldest first, followed by
+// id, cut to the window.
+func (b *AggregateBase) recentWith(id string) []string {
+	n := b.windowSize()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(b.recent)+1)
+	if len(b.recent) == n {
+		out = append(out, b.recent[b.at:]...)
+		out = append(out, b.recent[:b.at]...)
+	} else {
+		out = append(out, b.recent...)
+	}
+	if id != "" {
+		out = append(out, id)
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// setRecent replaces the remembered commit IDs (oldest first).
+func (b *AggregateBase) setRecent(ids []string) {
+	b.recent, b.at = nil, 0
+	if n := b.windowSize(); len(ids) > n {
+		ids = ids[len(ids)-n:]
+	}
+	for _, id := range ids {
+		b.remember(id)
+	}
+}
+
+// resetState clears the state (through StateResetter if implemented, else
+// the fields the codec stores) and rewinds to sequence 0.
+func (b *AggregateBase) resetState() {
+	s := b.state()
+	if r, ok := s.(StateResetter); ok {
+		r.ResetState()
+	} else if v := reflect.ValueOf(s); v.Kind() == reflect.Pointer && !v.IsNil() {
+		e := v.Elem()
+		if e.Kind() != reflect.Struct {
+			e.SetZero()
+		} else {
+			for _, i := range stateFields(e.Type()) {
+				e.Field(i).SetZero()
+			}
+		}
+	}
+	b.seq = 0
+	b.recent, b.at = nil, 0
+}
+
+// stateFieldsCache memoizes stateFields per struct type.
+var stateFieldsCache sync.Map // reflect.Type -> []int
+
+// stateFields returns the indexes of the fields of struct type t that a
+// reset clears: those the codec stores (exported or embedded, not tagged
+// `json:"-"`), never an embedded AggregateBase.
+func stateFields(t reflect.Type) []int {
+	if v, ok := stateFieldsCache.Load(t); ok {
+		return v.([]int)
+	}
+	var out []int
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch {
+		case f.Type == typeBaseValue:
+		case f.Tag.Get("json") == "-":
+		case f.IsExported() || f.Anonymous:
+			out = append(out, i)
+		}
+	}
+	stateFieldsCache.Store(t, out)
+	return out
+}

@@ -1,0 +1,325 @@
+package eventsourcing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/aggregatekit/eventsourcing/backend"
+)
+
+// Refresh brings the state up to date with the store, applying only the
+// events after SequenceNumber. On error the state stays consistent with
+// SequenceNumber (every event up to it applied, none after).
+func (b *AggregateBase) Refresh(ctx context.Context) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.ready(); err != nil {
+		return err
+	}
+	return b.refresh(ctx)
+}
+
+func (b *AggregateBase) refresh(ctx context.Context) (err error) {
+	defer b.resetOnPanic()
+	return b.store.Refresh(ctx, aggLoader{b})
+}
+
+// resetOnPanic, deferred, resets the state if a replay method, a codec or a
+// store panics half-way, so the instance never keeps a partial effect; the
+// panic goes on.
+func (b *AggregateBase) resetOnPanic() {
+	if r := recover(); r != nil {
+		b.applied, b.want, b.found = false, "", false
+		b.resetState()
+		panic(r)
+	}
+}
+
+// Handle executes a command: it refreshes the state, runs the command's
+// handler against it, and commits the events the handler returns
+// atomically, then applies them to the state. A handler error is returned
+// unchanged and stores nothing. If the commit loses a concurrency conflict,
+// the events the other writers stored are loaded and the handler runs again
+// on the fresh state, under the aggregate's RetryPolicy; after the last
+// attempt the error still matches ErrConcurrency. A command without a
+// handler fails with ErrNoHandler.
+//
+// With a command ID on ctx (WithCommandID), a command whose commit is
+// already stored is not run again: Handle refreshes the state and returns
+// nil. See WithCommandID for how far back a repeat is recognised.
+//
+// After any failure the instance stays usable and its state consistent with
+// SequenceNumber; nothing of a failed commit is applied.
+func (b *AggregateBase) Handle(ctx context.Context, cmd any) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.ready(); err != nil {
+		return err
+	}
+	decide, err := b.handlerFor(cmd)
+	if err != nil {
+		return err
+	}
+	return b.execute(ctx, decide)
+}
+
+// Run gives fn a consistent view of the aggregate: the state is refreshed,
+// then fn runs. If fn returns events they are committed and applied as by
+// Handle (with the same retries, which run fn again, and the same
+// recognition of a repeated command ID); if it returns none, nothing is
+// written, which makes Run a consistent read. fn must not call other
+// methods of the aggregate that load or commit (they fail with
+// ErrConcurrentUse).
+func (b *AggregateBase) Run(ctx context.Context, fn func(ctx context.Context) ([]Event, error)) error {
+	if fn == nil {
+		return fmt.Errorf("%w: nil function", ErrInvalidCommand)
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.ready(); err != nil {
+		return err
+	}
+	return b.execute(ctx, fn)
+}
+
+func (b *AggregateBase) execute(ctx context.Context, decide func(context.Context) ([]Event, error)) error {
+	id := CommandIDFrom(ctx)
+	if id != "" {
+		if err := backend.ValidCommitID(id); err != nil {
+			return fmt.Errorf("eventsourcing: %s: command ID: %w", b.stream, err)
+		}
+	}
+	policy := b.retry
+	if policy == (RetryPolicy{}) {
+		policy = DefaultRetryPolicy()
+	}
+	attempts := policy.attempts()
+	for attempt := 1; ; attempt++ {
+		repeat, err := b.refreshFor(ctx, id)
+		if err != nil || repeat {
+			return err
+		}
+		events, err := decide(ctx)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		if id == "" {
+			id = NewCommitID()
+		}
+		err = b.commit(ctx, events, id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrConcurrency) {
+			return err
+		}
+		if attempt >= attempts {
+			return fmt.Errorf("eventsourcing: %s: gave up after %d attempts: %w", b.stream, attempt, err)
+		}
+		if werr := policy.wait(ctx, attempt); werr != nil {
+			return fmt.Errorf("eventsourcing: %s: %w (stopped retrying: %w)", b.stream, err, werr)
+		}
+	}
+}
+
+// refreshFor refreshes the state and reports whether a commit with the
+// command ID id (if not empty) is stored in the window or the load.
+func (b *AggregateBase) refreshFor(ctx context.Context, id string) (repeat bool, err error) {
+	if id == "" {
+		return false, b.refresh(ctx)
+	}
+	b.want, b.found = id, b.remembers(id)
+	defer func() { b.want, b.found = "", false }()
+	if err := b.refresh(ctx); err != nil {
+		return false, err
+	}
+	return b.found, nil
+}
+
+// commit encodes events and commits them; once the store accepted them, it
+// applies them to the state. If encoding fails nothing is sent.
+func (b *AggregateBase) commit(ctx context.Context, events []Event, id string) error {
+	records, err := b.encode(ctx, events, id)
+	if err != nil {
+		return err
+	}
+	c := Commit{
+		Commit: backend.Commit{Stream: b.stream, Expected: b.seq, ID: id, Records: records},
+		Events: events,
+		Codec:  b.registry.Codec(),
+		agg:    b,
+	}
+	defer b.resetOnPanic()
+	b.applied = false
+	err = b.store.Commit(ctx, c)
+	applied := b.applied
+	b.applied = false
+	if err != nil {
+		if applied { // a middleware asked for the state: it holds the failed events
+			b.resetState()
+		}
+		return err
+	}
+	if !applied {
+		for _, e := range events {
+			b.applyRaised(e)
+		}
+	}
+	b.seq += int64(len(events))
+	b.remember(id)
+	return nil
+}
+
+// encode turns events into the records of a commit with ID id, checking
+// that every event is registered, encodable and applied by the aggregate.
+func (b *AggregateBase) encode(ctx context.Context, events []Event, id string) ([]Record, error) {
+	md := metadataOf(ctx)
+	if err := backend.ValidMetadata(md); err != nil {
+		return nil, fmt.Errorf("eventsourcing: %s: %w", b.stream, err)
+	}
+	codec := b.registry.Codec()
+	now := time.Now().UTC()
+	records := make([]Record, len(events))
+	for i, e := range events {
+		v := reflect.ValueOf(e)
+		if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			return nil, fmt.Errorf("%w: event %d of %d is nil", ErrEncoding, i+1, len(events))
+		}
+		t := v.Type()
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		name, ok := b.registry.Name(t)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s (event %d of %d)", ErrUnregisteredEvent, t, i+1, len(events))
+		}
+		if !b.applies(t) {
+			return nil, fmt.Errorf("%w: %s raises %s, which no Replay method or DefineReplayMethod applies (declare it with IgnoreEvents if that is intended)",
+				ErrNoReplay, b.stream.AggregateType, t)
+		}
+		data, err := codec.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("%w: event %s: %w", ErrEncoding, name, err)
+		}
+		records[i] = Record{Stream: b.stream, Sequence: b.seq + int64(i) + 1, EventType: name, Data: data,
+			Timestamp: now, Metadata: md, CommitID: id}
+	}
+	return records, nil
+}
+
+// applies reports whether events of type t change the state, or are
+// declared ignored.
+func (b *AggregateBase) applies(t reflect.Type) bool {
+	if _, ok := b.replays[t]; ok {
+		return true
+	}
+	if b.wiring != nil {
+		if _, ok := b.wiring.replays[t]; ok {
+			return true
+		}
+	}
+	return b.ignored[t]
+}
+
+// stateAfter applies events early (Commit.State) and returns the state.
+func (b *AggregateBase) stateAfter(events []Event) any {
+	if !b.applied {
+		b.applied = true
+		for _, e := range events {
+			b.applyRaised(e)
+		}
+	}
+	return b.state()
+}
+
+// apply decodes and applies one stored record (Loader.Apply).
+func (b *AggregateBase) apply(rec Record) error {
+	if rec.Sequence != b.seq+1 {
+		return &SequenceError{Stream: b.stream, Expected: b.seq + 1, Got: rec.Sequence}
+	}
+	if rec.Stream != (StreamID{}) && rec.Stream != b.stream {
+		return &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType,
+			Err: fmt.Errorf("record belongs to stream %s", rec.Stream)}
+	}
+	t, ok := b.registry.Type(rec.EventType)
+	if !ok {
+		if !b.skipUnknown {
+			return &UnknownEventTypeError{Type: rec.EventType, Stream: b.stream, Sequence: rec.Sequence}
+		}
+	} else if err := b.decodeAndReplay(t, rec); err != nil {
+		return err
+	}
+	b.seq = rec.Sequence
+	if id := rec.CommitID; id != "" && id != b.latest() {
+		b.remember(id)
+		if id == b.want && id != "" {
+			b.found = true
+		}
+	}
+	return nil
+}
+
+func (b *AggregateBase) decodeAndReplay(t reflect.Type, rec Record) error {
+	ptr := reflect.New(t)
+	if err := b.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
+		return &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
+	}
+	if fn, ok := b.replays[t]; ok {
+		fn(ptr.Elem().Interface())
+	} else if b.wiring != nil {
+		if r, ok := b.wiring.replays[t]; ok {
+			if r.ptr {
+				b.callReplay(r, ptr)
+			} else {
+				b.callReplay(r, ptr.Elem())
+			}
+		}
+	}
+	return nil
+}
+
+// restore replaces the state with a decoded snapshot (Loader.Restore).
+func (b *AggregateBase) restore(sequence int64, data []byte, recent []string) error {
+	if sequence < 0 {
+		return fmt.Errorf("%w: negative sequence %d for %s", ErrInvalidSnapshot, sequence, b.stream)
+	}
+	b.resetState()
+	if sequence == 0 && data == nil {
+		return nil // a reset
+	}
+	if err := b.registry.Codec().Unmarshal(data, b.state()); err != nil {
+		b.resetState()
+		return fmt.Errorf("%w: %s at sequence %d: %w", ErrInvalidSnapshot, b.stream, sequence, err)
+	}
+	b.seq = sequence
+	b.setRecent(recent)
+	if b.want != "" && b.remembers(b.want) {
+		b.found = true
+	}
+	return nil
+}
+
+// aggLoader exposes an AggregateBase to stores without adding methods to
+// the user's aggregate. It is pointer-shaped, so passing it as an interface
+// does not allocate.
+type aggLoader struct{ b *AggregateBase }
+
+func (l aggLoader) Stream() StreamID       { return l.b.stream }
+func (l aggLoader) Sequence() int64        { return l.b.seq }
+func (l aggLoader) State() any             { return l.b.state() }
+func (l aggLoader) Apply(rec Record) error { return l.b.apply(rec) }
+func (l aggLoader) Restore(seq int64, data []byte, recent []string) error {
+	return l.b.restore(seq, data, recent)
+}
