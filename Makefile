@@ -26,9 +26,10 @@ lint:
 unit:
 	go test -race -count=1 -skip '^TestFault' $(PKGS)
 
-# The fault tests kill and restart the servers, so they run alone, last.
+# The fault tests (named TestFault*) kill, freeze and restart the servers,
+# so they run alone, one package at a time, last.
 faults:
-	EVENTSOURCING_FAULTS=1 go test -race -count=1 -p 1 -run '^TestFault' ./internal/integration/...
+	EVENTSOURCING_FAULTS=1 go test -race -count=1 -p 1 -run '^TestFault' $(PKGS)
 
 bench:
 	bash tools/testservers.sh -- bash tools/bench.sh
