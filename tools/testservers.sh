@@ -237,7 +237,7 @@ wait_ready() {
 		alive "$pid" "$st" || return 2
 		if owns_port "$pid" "$port" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			[ "$name" != postgres ] && return 0
-			"$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+			"$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres && return 0
 		fi
 		[ "$SECONDS" -ge "$deadline" ] && return 1
 		sleep 0.05

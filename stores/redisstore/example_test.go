@@ -1,4 +1,4 @@
-package redis_test
+package redisstore_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/middleware/snapshot"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/stores/redis"
+	"github.com/aggregatekit/eventsourcing/stores/redisstore"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -21,9 +21,9 @@ func ExampleNewSnapshotStore() {
 	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()
 
-	snapshots, err := redis.NewSnapshotStore(client,
-		redis.WithKeyPrefix("myapp:snapshot:"),
-		redis.WithTTL(7*24*time.Hour))
+	snapshots, err := redisstore.NewSnapshotStore(client,
+		redisstore.WithKeyPrefix("myapp:snapshot:"),
+		redisstore.WithTTL(7*24*time.Hour))
 	if err != nil {
 		log.Fatal(err)
 	}

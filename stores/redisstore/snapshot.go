@@ -1,4 +1,4 @@
-// Package redis provides an eventsourcing.SnapshotStore kept in Redis, for
+// Package redisstore provides a backend.SnapshotStore kept in Redis, for
 // the snapshot middleware (package middleware/snapshot), built on
 // github.com/redis/go-redis/v9. The event streams themselves live in another
 // store.
@@ -19,12 +19,12 @@
 // numbers hold exactly), so sequences above 2^53 compare correctly. A value
 // under the key that is not a well-formed snapshot hash (written by something
 // else, or damaged) makes Get fail with an error matching
-// eventsourcing.ErrInvalidSnapshot, which the snapshot middleware reports and
+// backend.ErrInvalidSnapshot, which the snapshot middleware reports and
 // answers with a full replay; the next Put replaces it.
 //
-// The package is named redis like go-redis's own; import one of them under
-// another name (the examples use goredis for go-redis).
-package redis
+// The store needs nothing besides the client; it does not contact the server
+// until the first call.
+package redisstore
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 	"strconv"
 	"time"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -42,7 +42,7 @@ import (
 const DefaultKeyPrefix = "eventsourcing:snapshot:"
 
 // ErrInvalidConfig reports an unusable argument to NewSnapshotStore.
-var ErrInvalidConfig = errors.New("eventsourcing/redis: invalid configuration")
+var ErrInvalidConfig = errors.New("redisstore: invalid configuration")
 
 // Hash fields of a stored snapshot.
 const (
@@ -144,7 +144,7 @@ func WithTTL(ttl time.Duration) Option {
 	}
 }
 
-// SnapshotStore is an eventsourcing.SnapshotStore in Redis. It is safe for
+// SnapshotStore is a backend.SnapshotStore in Redis. It is safe for
 // concurrent use, as the go-redis clients are. It does not own the client:
 // closing the client is the caller's business, and the store has no Close.
 type SnapshotStore struct {
@@ -176,26 +176,26 @@ func NewSnapshotStore(client goredis.UniversalClient, opts ...Option) (*Snapshot
 }
 
 // Key returns the Redis key holding stream's snapshot.
-func (s *SnapshotStore) Key(stream es.StreamID) string { return s.prefix + stream.String() }
+func (s *SnapshotStore) Key(stream backend.StreamID) string { return s.prefix + stream.String() }
 
 // Get returns the stream's snapshot. It fails with an error matching
-// eventsourcing.ErrSnapshotNotFound if there is none, and with one matching
-// eventsourcing.ErrInvalidSnapshot if the key holds anything but a
+// backend.ErrSnapshotNotFound if there is none, and with one matching
+// backend.ErrInvalidSnapshot if the key holds anything but a
 // well-formed snapshot. It costs one round trip (HMGET).
-func (s *SnapshotStore) Get(ctx context.Context, stream es.StreamID) (es.Snapshot, error) {
+func (s *SnapshotStore) Get(ctx context.Context, stream backend.StreamID) (backend.Snapshot, error) {
 	if err := stream.Validate(); err != nil {
-		return es.Snapshot{}, err
+		return backend.Snapshot{}, err
 	}
 	key := s.Key(stream)
 	vals, err := s.client.HMGet(ctx, key, fieldSeq, fieldVersion, fieldTime, fieldState).Result()
 	if err != nil {
 		if goredis.HasErrorPrefix(err, "WRONGTYPE") {
-			return es.Snapshot{}, fmt.Errorf("%w: %s: key %q holds another type: %w", es.ErrInvalidSnapshot, stream, key, err)
+			return backend.Snapshot{}, fmt.Errorf("%w: %s: key %q holds another type: %w", backend.ErrInvalidSnapshot, stream, key, err)
 		}
-		return es.Snapshot{}, fmt.Errorf("eventsourcing/redis: get snapshot of %s: %w", stream, err)
+		return backend.Snapshot{}, fmt.Errorf("redisstore: get snapshot of %s: %w", stream, err)
 	}
 	if len(vals) != 4 {
-		return es.Snapshot{}, fmt.Errorf("eventsourcing/redis: get snapshot of %s: HMGET returned %d values, want 4", stream, len(vals))
+		return backend.Snapshot{}, fmt.Errorf("redisstore: get snapshot of %s: HMGET returned %d values, want 4", stream, len(vals))
 	}
 	var strs [4]string
 	missing := 0
@@ -208,10 +208,10 @@ func (s *SnapshotStore) Get(ctx context.Context, stream es.StreamID) (es.Snapsho
 		strs[i] = str
 	}
 	if missing == len(vals) {
-		return es.Snapshot{}, fmt.Errorf("%w: %s", es.ErrSnapshotNotFound, stream)
+		return backend.Snapshot{}, fmt.Errorf("%w: %s", backend.ErrSnapshotNotFound, stream)
 	}
-	invalid := func(format string, args ...any) (es.Snapshot, error) {
-		return es.Snapshot{}, fmt.Errorf("%w: %s: key %q: %s", es.ErrInvalidSnapshot, stream, key, fmt.Sprintf(format, args...))
+	invalid := func(format string, args ...any) (backend.Snapshot, error) {
+		return backend.Snapshot{}, fmt.Errorf("%w: %s: key %q: %s", backend.ErrInvalidSnapshot, stream, key, fmt.Sprintf(format, args...))
 	}
 	if missing > 0 {
 		return invalid("hash lacks some of the fields %s, %s, %s, %s", fieldSeq, fieldVersion, fieldTime, fieldState)
@@ -228,7 +228,7 @@ func (s *SnapshotStore) Get(ctx context.Context, stream es.StreamID) (es.Snapsho
 	if err := at.UnmarshalText([]byte(strs[2])); err != nil {
 		return invalid("malformed time %.40q", strs[2])
 	}
-	return es.Snapshot{Stream: stream, Sequence: seq, Version: ver, State: []byte(strs[3]), Time: at.UTC()}, nil
+	return backend.Snapshot{Stream: stream, Sequence: seq, Version: ver, State: []byte(strs[3]), Time: at.UTC()}, nil
 }
 
 // parseSequence accepts exactly the canonical decimal form Put writes (and
@@ -252,19 +252,17 @@ func parseSequence(s string) (int64, bool) {
 // hash lacking a field or with a malformed sequence or version) is replaced,
 // so a damaged snapshot does not block later ones. The comparison and the write are one Lua
 // script (EVALSHA, falling back to EVAL once per server), so racing writers
-// cannot make the snapshot go back. A negative sequence fails with an error
-// matching eventsourcing.ErrInvalidSnapshot, an invalid stream with one
-// matching eventsourcing.ErrInvalidStream.
-func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
-	if err := snap.Stream.Validate(); err != nil {
+// cannot make the snapshot go back. A snapshot backend.CheckSnapshot refuses
+// (a sequence below 1, say) fails with an error matching
+// backend.ErrInvalidSnapshot, an invalid stream with one matching
+// backend.ErrInvalidStream.
+func (s *SnapshotStore) Put(ctx context.Context, snap backend.Snapshot) error {
+	if err := backend.CheckSnapshot(snap); err != nil {
 		return err
-	}
-	if snap.Sequence < 0 {
-		return fmt.Errorf("%w: %s: negative sequence %d", es.ErrInvalidSnapshot, snap.Stream, snap.Sequence)
 	}
 	at, err := snap.Time.UTC().MarshalText()
 	if err != nil {
-		return fmt.Errorf("%w: %s: time %v: %w", es.ErrInvalidSnapshot, snap.Stream, snap.Time, err)
+		return fmt.Errorf("%w: %s: time %v: %w", backend.ErrInvalidSnapshot, snap.Stream, snap.Time, err)
 	}
 	ttl := int64(0)
 	if s.ttl > 0 {
@@ -273,21 +271,21 @@ func (s *SnapshotStore) Put(ctx context.Context, snap es.Snapshot) error {
 	err = s.put.Run(ctx, s.client, []string{s.Key(snap.Stream)},
 		strconv.FormatInt(snap.Sequence, 10), strconv.Itoa(snap.Version), string(at), snap.State, ttl).Err()
 	if err != nil {
-		return fmt.Errorf("eventsourcing/redis: put snapshot of %s at %d: %w", snap.Stream, snap.Sequence, err)
+		return fmt.Errorf("redisstore: put snapshot of %s at %d: %w", snap.Stream, snap.Sequence, err)
 	}
 	return nil
 }
 
 // Delete removes the stream's snapshot (and whatever else is under its key).
 // Deleting a missing snapshot is not an error.
-func (s *SnapshotStore) Delete(ctx context.Context, stream es.StreamID) error {
+func (s *SnapshotStore) Delete(ctx context.Context, stream backend.StreamID) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
 	if err := s.client.Del(ctx, s.Key(stream)).Err(); err != nil {
-		return fmt.Errorf("eventsourcing/redis: delete snapshot of %s: %w", stream, err)
+		return fmt.Errorf("redisstore: delete snapshot of %s: %w", stream, err)
 	}
 	return nil
 }
 
-var _ es.SnapshotStore = (*SnapshotStore)(nil)
+var _ backend.SnapshotStore = (*SnapshotStore)(nil)

@@ -1,4 +1,4 @@
-package redis_test
+package redisstore_test
 
 import (
 	"context"
@@ -14,10 +14,13 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
-	"github.com/aggregatekit/eventsourcing/internal/testenv"
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/backend/backendtest"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
 	"github.com/aggregatekit/eventsourcing/middleware/snapshot"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
-	"github.com/aggregatekit/eventsourcing/stores/redis"
+	"github.com/aggregatekit/eventsourcing/stores/redisstore"
 	"github.com/aggregatekit/eventsourcing/storetest"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -27,19 +30,19 @@ var ctx = context.Background()
 // client returns a client of the test server, closed when t ends.
 func client(t *testing.T) *goredis.Client {
 	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: testenv.Get(t, testenv.RedisAddr)})
+	c := goredis.NewClient(&goredis.Options{Addr: testkit.Get(t, testkit.RedisAddr)})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // newStore returns a store on c with a key prefix of its own, whose keys are
 // deleted when t ends.
-func newStore(t *testing.T, c *goredis.Client, opts ...redis.Option) *redis.SnapshotStore {
+func newStore(t *testing.T, c *goredis.Client, opts ...redisstore.Option) *redisstore.SnapshotStore {
 	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	prefix := "estest:" + hex.EncodeToString(b[:]) + ":"
-	s, err := redis.NewSnapshotStore(c, append([]redis.Option{redis.WithKeyPrefix(prefix)}, opts...)...)
+	s, err := redisstore.NewSnapshotStore(c, append([]redisstore.Option{redisstore.WithKeyPrefix(prefix)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,26 +64,26 @@ func snap(seq int64, state string) es.Snapshot {
 
 func TestConformance(t *testing.T) {
 	c := client(t)
-	storetest.RunSnapshotStore(t, func(t *testing.T) es.SnapshotStore { return newStore(t, c) })
+	backendtest.RunSnapshotStore(t, func(t *testing.T) backend.SnapshotStore { return newStore(t, c) })
 }
 
 func TestNewSnapshotStore(t *testing.T) {
-	if _, err := redis.NewSnapshotStore(nil); !errors.Is(err, redis.ErrInvalidConfig) {
+	if _, err := redisstore.NewSnapshotStore(nil); !errors.Is(err, redisstore.ErrInvalidConfig) {
 		t.Fatalf("nil client: %v", err)
 	}
 	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}) // never contacted
 	defer c.Close()
-	if _, err := redis.NewSnapshotStore(c, redis.WithTTL(-time.Second)); !errors.Is(err, redis.ErrInvalidConfig) {
+	if _, err := redisstore.NewSnapshotStore(c, redisstore.WithTTL(-time.Second)); !errors.Is(err, redisstore.ErrInvalidConfig) {
 		t.Fatalf("negative TTL: %v", err)
 	}
-	s, err := redis.NewSnapshotStore(c, nil)
+	s, err := redisstore.NewSnapshotStore(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Key(es.StreamID{AggregateType: "Order", Key: "a/b:c"}); got != "eventsourcing:snapshot:Order/a/b:c" {
 		t.Fatalf("default key %q", got)
 	}
-	s, _ = redis.NewSnapshotStore(c, redis.WithKeyPrefix("app1:"))
+	s, _ = redisstore.NewSnapshotStore(c, redisstore.WithKeyPrefix("app1:"))
 	if got := s.Key(stream); got != "app1:Probe/k" {
 		t.Fatalf("prefixed key %q", got)
 	}
@@ -103,7 +106,7 @@ func TestSequencesBeyondDoublePrecision(t *testing.T) {
 		{math.MaxInt64 - 1, math.MaxInt64 - 1},
 		{math.MaxInt64, math.MaxInt64},
 		{math.MaxInt64 - 1, math.MaxInt64},
-		{0, math.MaxInt64},
+		{1, math.MaxInt64},
 	}
 	for i, step := range steps {
 		if err := s.Put(ctx, snap(step.put, fmt.Sprint(step.put))); err != nil {
@@ -128,15 +131,15 @@ func TestSequenceOrderingModel(t *testing.T) {
 		var seq int64
 		switch rng.IntN(4) {
 		case 0: // near the current one
-			seq = max(0, held+rng.Int64N(5)-2)
+			seq = max(1, held+rng.Int64N(5)-2)
 		case 1: // any magnitude
-			seq = rng.Int64N(math.MaxInt64 >> rng.IntN(63))
+			seq = 1 + rng.Int64N(math.MaxInt64>>rng.IntN(63))
 		case 2: // around 10^k boundaries, where lengths change
 			p := int64(1)
 			for range rng.IntN(19) {
 				p *= 10
 			}
-			seq = max(0, p+rng.Int64N(3)-1)
+			seq = max(1, p+rng.Int64N(3)-1)
 		default: // around 2^53
 			seq = 1<<53 + rng.Int64N(5) - 2
 		}
@@ -157,8 +160,8 @@ func TestSequenceOrderingModel(t *testing.T) {
 func TestRoundTripFields(t *testing.T) {
 	s := newStore(t, client(t))
 	for _, want := range []es.Snapshot{
-		{Stream: stream, Sequence: 0, Version: -3, State: nil, Time: time.Time{}},
-		{Stream: stream, Sequence: 1, Version: math.MaxInt32, State: []byte{0, 0xff, '\r', '\n', 0}, Time: time.Date(1999, 12, 31, 23, 59, 59, 1, time.FixedZone("x", 3600))},
+		{Stream: stream, Sequence: 1, Version: -3, State: nil, Time: time.Time{}},
+		{Stream: stream, Sequence: 2, Version: math.MaxInt32, State: []byte{0, 0xff, '\r', '\n', 0}, Time: time.Date(1999, 12, 31, 23, 59, 59, 1, time.FixedZone("x", 3600))},
 	} {
 		if err := s.Put(ctx, want); err != nil {
 			t.Fatal(err)
@@ -254,8 +257,10 @@ func TestCorruptValues(t *testing.T) {
 
 func TestPutRejects(t *testing.T) {
 	s := newStore(t, client(t))
-	if err := s.Put(ctx, snap(-1, "x")); !errors.Is(err, es.ErrInvalidSnapshot) {
-		t.Fatalf("negative sequence: %v", err)
+	for _, seq := range []int64{-1, 0} {
+		if err := s.Put(ctx, snap(seq, "x")); !errors.Is(err, es.ErrInvalidSnapshot) {
+			t.Fatalf("sequence %d: %v", seq, err)
+		}
 	}
 	bad := snap(1, "x")
 	bad.Stream.AggregateType = "a/b"
@@ -277,7 +282,7 @@ func TestPutRejects(t *testing.T) {
 
 func TestTTL(t *testing.T) {
 	c := client(t)
-	s := newStore(t, c, redis.WithTTL(time.Minute))
+	s := newStore(t, c, redisstore.WithTTL(time.Minute))
 	if err := s.Put(ctx, snap(1, "x")); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +291,7 @@ func TestTTL(t *testing.T) {
 		t.Fatalf("PTTL %v, %v; want (0, 1m]", ttl, err)
 	}
 	// A store without TTL writing the same key makes it persistent.
-	plain, err := redis.NewSnapshotStore(c, redis.WithKeyPrefix(strings.TrimSuffix(s.Key(stream), stream.String())))
+	plain, err := redisstore.NewSnapshotStore(c, redisstore.WithKeyPrefix(strings.TrimSuffix(s.Key(stream), stream.String())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +302,7 @@ func TestTTL(t *testing.T) {
 		t.Fatalf("PTTL %v, %v; want none (-1)", ttl, err)
 	}
 	// A snapshot that is not written (older) leaves the TTL alone.
-	short := newStore(t, c, redis.WithTTL(time.Millisecond))
+	short := newStore(t, c, redisstore.WithTTL(time.Millisecond))
 	if err := short.Put(ctx, snap(3, "z")); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +327,8 @@ func TestContextAndServerErrors(t *testing.T) {
 		t.Fatalf("Put with a cancelled context: %v", err)
 	}
 	// A closed client: errors, no panic.
-	c := goredis.NewClient(&goredis.Options{Addr: testenv.Get(t, testenv.RedisAddr)})
-	closed, _ := redis.NewSnapshotStore(c)
+	c := goredis.NewClient(&goredis.Options{Addr: testkit.Get(t, testkit.RedisAddr)})
+	closed, _ := redisstore.NewSnapshotStore(c)
 	_ = c.Close()
 	if _, err := closed.Get(ctx, stream); err == nil || errors.Is(err, es.ErrSnapshotNotFound) {
 		t.Fatalf("Get on a closed client: %v", err)
@@ -397,13 +402,13 @@ func TestMiddlewareStack(t *testing.T) {
 		}
 		store := es.Wrap(es.NewStore(memory.NewBackend()), mw)
 		defer store.Close()
-		reg := storetest.NewRegistry()
-		w, _ := storetest.NewProbe("r", "", reg, store)
-		want := storetest.SampleKinds()
-		if err := w.Handle(ctx, storetest.RecordKinds{Kinds: want}); err != nil {
+		reg := probe.NewRegistry()
+		w, _ := probe.New("r", "", reg, store)
+		want := probe.SampleKinds()
+		if err := w.Handle(ctx, probe.RecordKinds{Kinds: want}); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Handle(ctx, storetest.Add{Batch: "a", Size: 2}); err != nil { // 1 -> 3: snapshot
+		if err := w.Handle(ctx, probe.Add{Batch: "a", Size: 2}); err != nil { // 1 -> 3: snapshot
 			t.Fatal(err)
 		}
 		snap, err := snaps.Get(ctx, w.StreamID())
@@ -412,14 +417,14 @@ func TestMiddlewareStack(t *testing.T) {
 		}
 		check := func(t *testing.T) {
 			t.Helper()
-			p, _ := storetest.NewProbe("r", "", reg, store)
+			p, _ := probe.New("r", "", reg, store)
 			if err := p.Refresh(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if p.Kinds == nil || p.Count != 3 || p.SequenceNumber() != 3 || strings.Join(p.IDs, ",") != "a-0,a-1" {
 				t.Fatalf("state: %d events at %d, ids %v, kinds %v", p.Count, p.SequenceNumber(), p.IDs, p.Kinds != nil)
 			}
-			storetest.CheckKinds(t, *p.Kinds, want)
+			probe.CheckKinds(t, *p.Kinds, want)
 		}
 		check(t) // from the snapshot
 		if errs := rep.take(); len(errs) != 0 {
@@ -448,6 +453,18 @@ func TestMiddlewareStack(t *testing.T) {
 		check(t)
 		if errs := rep.take(); len(errs) != 1 || !errors.As(errs[0], &e) || e.Op != snapshot.OpRestore {
 			t.Fatalf("reported %v, want one restore failure", errs)
+		}
+		// States that decode cleanly but are not the middleware's output for
+		// this stream and sequence: restored, they would load the stream as
+		// the wrong state, and the next snapshot would make it permanent.
+		for _, state := range []string{"null", "{}", `{"Count":0}`, `{"Count":3,"IDs":["a-0","a-1"]}`} {
+			if err := c.HSet(ctx, snaps.Key(w.StreamID()), "state", state, "seq", "3", "ver", "0").Err(); err != nil {
+				t.Fatal(err)
+			}
+			check(t)
+			if errs := rep.take(); len(errs) != 1 || !errors.As(errs[0], &e) || e.Op != snapshot.OpRestore || !errors.Is(e, es.ErrInvalidSnapshot) {
+				t.Fatalf("state %s: reported %v, want one restore failure matching ErrInvalidSnapshot", state, errs)
+			}
 		}
 	})
 }
