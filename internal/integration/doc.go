@@ -1,5 +1,19 @@
-// Package stress holds no library code. Its tests race many writers on the
-// database stores (alone and under the full middleware stack) and check that
-// no event is lost, duplicated or half-written. Servers come from
-// `make test`; EVENTSOURCING_STRESS_COMMANDS=200 makes a longer run.
-package stress
+// Package integration holds no library code: its tests check the toolkit's
+// pieces together, against the real servers `make test` starts.
+//
+//   - stack: the recommended middleware stack, logging(snapshot(publish(store))),
+//     in order and under the conformance suite, as a composition to copy:
+//
+//     store := eventsourcing.Wrap(eventsourcing.NewStore(backend), loggingMW, snapshotMW, publishMW)
+//
+//   - stress: many writers racing on one aggregate and others, on every database
+//     store, alone and under the full stack: nothing acknowledged is lost,
+//     duplicated or half-written (EVENTSOURCING_STRESS_COMMANDS=200 for a
+//     longer run);
+//
+//   - faults (tests named TestFault*, run alone by `make faults`): a database
+//     server is killed in the middle of a run of racing commands and
+//     restarted; every acknowledged command is stored, none that conflicted is,
+//     and commands repeated with their command ID after an unknown outcome
+//     apply exactly once.
+package integration

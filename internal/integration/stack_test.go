@@ -1,9 +1,8 @@
-package stack_test
+package integration_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
 	"github.com/aggregatekit/eventsourcing/middleware/logging"
 	"github.com/aggregatekit/eventsourcing/middleware/publish"
 	"github.com/aggregatekit/eventsourcing/middleware/snapshot"
@@ -18,67 +19,42 @@ import (
 	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
-// trace collects what each layer saw, in order.
-type trace struct {
-	mu    sync.Mutex
-	steps []string
-}
-
-func (tr *trace) add(format string, args ...any) {
-	tr.mu.Lock()
-	tr.steps = append(tr.steps, fmt.Sprintf(format, args...))
-	tr.mu.Unlock()
-}
-
-func (tr *trace) take() []string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	s := tr.steps
-	tr.steps = nil
-	return s
-}
-
-type traceHandler struct{ tr *trace }
-
-func (h traceHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
-	h.tr.add("log %s", r.Message)
-	return nil
-}
-func (h traceHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h traceHandler) WithGroup(string) slog.Handler      { return h }
-
 // tracedSnapshots records Get and Put calls of a snapshot store.
 type tracedSnapshots struct {
 	es.SnapshotStore
-	tr *trace
+	tr *testkit.Trace
 }
 
 func (s tracedSnapshots) Get(ctx context.Context, id es.StreamID) (es.Snapshot, error) {
 	snap, err := s.SnapshotStore.Get(ctx, id)
-	s.tr.add("snapshot get %d", snap.Sequence)
+	s.tr.Add("snapshot get %d", snap.Sequence)
 	return snap, err
 }
 
 func (s tracedSnapshots) Put(ctx context.Context, snap es.Snapshot) error {
-	s.tr.add("snapshot put %d", snap.Sequence)
+	s.tr.Add("snapshot put %d", snap.Sequence)
 	return s.SnapshotStore.Put(ctx, snap)
 }
 
 // tracedStore records calls reaching the innermost store.
 type tracedStore struct {
 	es.EventStore
-	tr *trace
+	tr *testkit.Trace
 }
 
 func (s tracedStore) Refresh(ctx context.Context, l es.Loader) error {
-	s.tr.add("store refresh after %d", l.Sequence())
+	s.tr.Add("store refresh after %d", l.Sequence())
 	return s.EventStore.Refresh(ctx, l)
 }
 
-func (s tracedStore) Commit(ctx context.Context, w es.Writer) error {
-	s.tr.add("store commit %d", len(w.Records()))
-	return s.EventStore.Commit(ctx, w)
+func (s tracedStore) Commit(ctx context.Context, c es.Commit) error {
+	s.tr.Add("store commit %d", len(c.Records))
+	return s.EventStore.Commit(ctx, c)
+}
+
+func (s tracedStore) Close() error {
+	s.tr.Add("store close")
+	return s.EventStore.Close()
 }
 
 // stack wraps store in logging(snapshot(publish(store))).
@@ -109,42 +85,49 @@ func stack(t *testing.T, store es.EventStore, snaps es.SnapshotStore, logger *sl
 
 func TestStackOrder(t *testing.T) {
 	ctx := context.Background()
-	var tr trace
+	var tr testkit.Trace
 	bus := publish.NewBus()
 	bus.SubscribeAll(func(_ context.Context, m publish.Message) error {
-		tr.add("publish %d", m.Record.Sequence)
+		tr.Add("publish %d", m.Record.Sequence)
 		return nil
 	})
-	store := stack(t, tracedStore{es.NewStore(memory.NewBackend()), &tr}, tracedSnapshots{memory.NewSnapshotStore(), &tr}, slog.New(traceHandler{&tr}), bus)
-	p, err := storetest.NewProbe("k", "", storetest.NewRegistry(), store)
+	store := stack(t, tracedStore{es.NewStore(memory.NewBackend()), &tr}, tracedSnapshots{memory.NewSnapshotStore(), &tr}, tr.Logger(), bus)
+	p, err := probe.New("k", "", probe.NewRegistry(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 3}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
 		"snapshot get 0", "store refresh after 0", "log eventsourcing refresh",
 		"store commit 3", "publish 1", "publish 2", "publish 3", "snapshot put 3", "log eventsourcing commit",
 	}
-	if got := tr.take(); !slices.Equal(got, want) {
+	if got := tr.Take(); !slices.Equal(got, want) {
 		t.Fatalf("first command:\n got  %q\n want %q", got, want)
 	}
 	// A new instance restores the snapshot and loads only what follows it
 	// (from the snapshot's own last event, which proves the stream reaches it).
-	q, _ := storetest.NewProbe("k", "", storetest.NewRegistry(), store)
-	if err := q.Handle(ctx, storetest.Add{Batch: "b", Size: 1}); err != nil {
+	q, _ := probe.New("k", "", probe.NewRegistry(), store)
+	if err := q.Handle(ctx, probe.Add{Batch: "b", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{
 		"snapshot get 3", "store refresh after 2", "log eventsourcing refresh",
 		"store commit 1", "publish 4", "snapshot put 4", "log eventsourcing commit",
 	}
-	if got := tr.take(); !slices.Equal(got, want) {
+	if got := tr.Take(); !slices.Equal(got, want) {
 		t.Fatalf("second command:\n got  %q\n want %q", got, want)
 	}
 	if q.Count != 4 || q.SequenceNumber() != 4 {
 		t.Fatalf("restored instance: count %d sequence %d", q.Count, q.SequenceNumber())
+	}
+	// Close goes down through every layer to the store.
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Take(); !slices.Equal(got, []string{"store close"}) {
+		t.Fatalf("close: %q", got)
 	}
 }
 
