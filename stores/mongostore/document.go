@@ -155,8 +155,8 @@ func encodeCommit(c backend.Commit) ([]byte, error) {
 
 // corruptDoc reports a commit document that cannot be read as one.
 func corruptDoc(stream backend.StreamID, id bson.RawValue, format string, args ...any) error {
-	return fmt.Errorf("%w: mongo: stream %s, commit document %s: %s",
-		backend.ErrCorruptStream, stream, idString(id), fmt.Sprintf(format, args...))
+	return &backend.CorruptError{Stream: stream, Where: "mongostore: commit document " + idString(id),
+		Reason: fmt.Sprintf(format, args...)}
 }
 
 func idString(id bson.RawValue) string {

@@ -68,7 +68,7 @@ func (s *SnapshotStore) Get(ctx context.Context, stream backend.StreamID) (backe
 	snap, err := decodeSnapshot(stream, raw)
 	if err != nil {
 		id, _ := lookup(raw, fID)
-		return backend.Snapshot{}, fmt.Errorf("%w: mongo: stream %s, snapshot document %s: %v", backend.ErrInvalidSnapshot, stream, idString(id), err)
+		return backend.Snapshot{}, fmt.Errorf("%w: mongostore: get snapshot of %s: snapshot document %s: %v", backend.ErrInvalidSnapshot, stream, idString(id), err)
 	}
 	return snap, nil
 }
@@ -141,6 +141,11 @@ func (s *SnapshotStore) Put(ctx context.Context, snap backend.Snapshot) error {
 		{Key: fID, Value: id},
 		{Key: fAggregate, Value: stream.AggregateType},
 		{Key: fKey, Value: stream.Key},
+		// The negated sequence as "first" keeps the events collection's
+		// unique index on (aggregate, key, first) satisfied when snapshots
+		// share that collection: commits hold first >= 1, and without
+		// the field two snapshots of one stream would both count as null.
+		{Key: fFirst, Value: -snap.Sequence},
 		{Key: fSequence, Value: snap.Sequence},
 		{Key: fVersion, Value: int64(snap.Version)},
 		{Key: fState, Value: state},
@@ -157,9 +162,6 @@ func (s *SnapshotStore) Put(ctx context.Context, snap backend.Snapshot) error {
 	}
 	if err != nil {
 		return fmt.Errorf("mongostore: put snapshot of %s: %w", stream, err)
-	}
-	if snap.Sequence == 0 {
-		return nil
 	}
 	if _, err := s.coll.DeleteMany(ctx, snapRange(stream, "$gte", 0, "$lt", snap.Sequence)); err != nil {
 		// The snapshot is stored and Get ignores older ones, so a failed
