@@ -216,12 +216,14 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		}
 	}
 	for name, mutate := range map[string]func(natsgo.Header, []byte) (natsgo.Header, []byte){
-		"no envelope header":  header(natsjs.HeaderEnvelope, ""),
-		"envelope version 2":  header(natsjs.HeaderEnvelope, "2"),
-		"payload version":     payload(`"v":1`, `"v":2`),
-		"not JSON":            func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) { return h, []byte("{") },
-		"empty payload":       func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) { return h, nil },
-		"no events":           func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) { return h, []byte(`{"v":1,"aggregate_type":"T","key":"k","events":[]}`) },
+		"no envelope header": header(natsjs.HeaderEnvelope, ""),
+		"envelope version 2": header(natsjs.HeaderEnvelope, "2"),
+		"payload version":    payload(`"v":1`, `"v":2`),
+		"not JSON":           func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) { return h, []byte("{") },
+		"empty payload":      func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) { return h, nil },
+		"no events": func(h natsgo.Header, _ []byte) (natsgo.Header, []byte) {
+			return h, []byte(`{"v":1,"aggregate_type":"T","key":"k","events":[]}`)
+		},
 		"gap":                 payload(`"sequence":4`, `"sequence":5`),
 		"sequence zero":       payload(`"sequence":3`, `"sequence":0`),
 		"bad event type":      payload(`"type":"Binary"`, `"type":"Bi nary"`),
