@@ -14,22 +14,22 @@
 //     WithSubjectPrefix), both names escaped by EscapeToken: one subject per
 //     stream. The JetStream stream named in New must capture the subjects
 //     (for example "events.>").
-//
 //   - Nats-Msg-Id: the commit ID, unique across the store and, being a
 //     UUIDv7 or a caller's command ID, across stores: two stores publishing
 //     to one server never collide. A commit stored before commit IDs
 //     existed gets "<subject>:<first>-<last>" instead.
-//
 //   - headers: the Header* constants: envelope version, aggregate type and
 //     key (escaped), first and last sequence, commit ID, event types.
-//
 //   - payload: a JSON envelope of the commit's events, each with its
 //     sequence, type, timestamp (RFC 3339 with nanoseconds, UTC), metadata
-//     and data bytes exactly (standard base64):
+//     and data bytes exactly (standard base64), as below.
 //
-//     {"v":1,"aggregate_type":"Order","key":"o-1","commit_id":"0190c3...",
-//     "events":[{"sequence":3,"type":"LineAdded","time":"2026-01-02T03:04:05.123456789Z",
-//     "metadata":{"correlation_id":"r-7"},"data":"eyJTS1UiOiJ0ZWEifQ=="}]}
+// The envelope ("commit_id" is absent for a commit stored without ID,
+// "metadata" when empty):
+//
+//	{"v":1,"aggregate_type":"Order","key":"o-1","commit_id":"0190c3...",
+//	 "events":[{"sequence":3,"type":"LineAdded","time":"2026-01-02T03:04:05.123456789Z",
+//	            "metadata":{"correlation_id":"r-7"},"data":"eyJTS1UiOiJ0ZWEifQ=="}]}
 //
 // DecodeCommit turns a message back into the commit, for a read side
 // consuming JetStream.

@@ -451,3 +451,30 @@ func TestConformance(t *testing.T) {
 		return true
 	})
 }
+
+// A publisher whose view of a subject is stale (another process appended
+// since, and the duplicate window has passed) is stopped by the server's
+// expected-sequence check, looks again and finds its commit there.
+func TestStaleViewIsRefusedByTheServer(t *testing.T) {
+	t.Parallel()
+	js := connect(t)
+	st, root := newStream(t, js, 100*time.Millisecond)
+	b := memory.NewBackend()
+	writers(t, es.NewStore(b), []string{"k"}, 1, 2, nil)
+	cs := stored(t, b)
+	p1, p2 := publisher(t, js, st, root), publisher(t, connect(t), st, root)
+	if err := p1.PublishCommits(ctx, cs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.PublishCommits(ctx, cs); err != nil { // the other process publishes the second commit
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the duplicate window
+	if err := p1.PublishCommits(ctx, cs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if s := p1.Stats(); s.Retries != 1 || s.AlreadyHeld != 1 || s.Published != 1 {
+		t.Fatalf("stats %+v: want one refused publication, then the commit found held", s)
+	}
+	checkExactlyOnce(t, st, root, cs)
+}
