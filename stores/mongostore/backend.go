@@ -33,6 +33,7 @@ type Backend struct {
 	closed  atomic.Bool
 	findOpt *options.FindOptionsBuilder // read-only after construction
 	bounds  *boundary.Cache             // latest commit boundary seen per stream
+	clock   atomic.Int64                // the latest pending marker written (see stamp)
 }
 
 // NewBackend returns a Backend storing commits in the collection coll of the
@@ -87,7 +88,7 @@ func newBackend(ctx context.Context, client *mongo.Client, owned bool, db, coll 
 	if b.cfg.batchSize > 0 {
 		b.findOpt.SetBatchSize(b.cfg.batchSize)
 	}
-	if err := ensureIndexes(ctx, b.coll, eventIndexes, b.cfg.createIndexes); err != nil {
+	if err := ensureIndexes(ctx, b.coll, b.indexes(), b.cfg.createIndexes); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -104,7 +105,7 @@ func (b *Backend) EnsureIndexes(ctx context.Context) error {
 	if b.closed.Load() {
 		return backend.ErrClosed
 	}
-	return b.wrap(ensureIndexes(ctx, b.coll, eventIndexes, b.cfg.createIndexes))
+	return b.wrap(ensureIndexes(ctx, b.coll, b.indexes(), b.cfg.createIndexes))
 }
 
 // Client returns the client the Backend uses. If the Backend was made by
@@ -143,7 +144,11 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if len(records) == 0 {
 		return nil
 	}
-	doc, err := encodeCommit(c)
+	var marker int64
+	if !b.cfg.noMarker {
+		marker = b.stamp()
+	}
+	doc, err := encodeCommit(c, marker)
 	if err != nil {
 		return fmt.Errorf("mongostore: encode commit to %s: %w", stream, err)
 	}

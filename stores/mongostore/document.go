@@ -21,6 +21,7 @@ const (
 	fFirst     = "first"
 	fLast      = "last"
 	fCommitID  = "cid"
+	fPending   = "pending"
 	fTime      = "time"
 	fNanos     = "ns"
 	fMeta      = "meta"
@@ -71,6 +72,7 @@ type commitDoc struct {
 	First     int64         `bson:"first"`
 	Last      int64         `bson:"last"`
 	CommitID  string        `bson:"cid"`
+	Pending   int64         `bson:"pending,omitempty"`
 	Time      bson.DateTime `bson:"time"`
 	Nanos     int32         `bson:"ns"`
 	Meta      []metaPair    `bson:"meta,omitempty"`
@@ -117,8 +119,9 @@ func metaPairs(md backend.Metadata) []metaPair {
 }
 
 // encodeCommit returns the BSON document storing c, which CheckAppend has
-// validated and which is not empty.
-func encodeCommit(c backend.Commit) ([]byte, error) {
+// validated and which is not empty, with the pending marker if marker is
+// not 0.
+func encodeCommit(c backend.Commit, marker int64) ([]byte, error) {
 	stream, records := c.Stream, c.Records
 	head := records[0]
 	doc := commitDoc{
@@ -128,6 +131,7 @@ func encodeCommit(c backend.Commit) ([]byte, error) {
 		First:     c.First(),
 		Last:      c.Last(),
 		CommitID:  c.ID,
+		Pending:   marker,
 		Meta:      metaPairs(head.Metadata),
 		Events:    make([]eventDoc, len(records)),
 	}

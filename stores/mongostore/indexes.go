@@ -24,10 +24,23 @@ type indexSpec struct {
 }
 
 // Indexes of the events collection.
-var eventIndexes = []indexSpec{
+var (
 	// Exactly one commit may start at a given sequence of a stream: the
 	// guarantee that makes racing appends safe.
-	{name: "stream_first", keys: []string{fAggregate, fKey, fFirst}, unique: true},
+	streamFirstIndex = indexSpec{name: "stream_first", keys: []string{fAggregate, fKey, fFirst}, unique: true}
+	// The outbox: pending commits in marker order. An ordinary index, so
+	// it also holds a null entry for every published commit; Pending reads
+	// only the range of numbers.
+	pendingIndex = indexSpec{name: "pending", keys: []string{fPending}}
+)
+
+// indexes returns the indexes the Backend needs: the pending index only if
+// it writes the pending marker.
+func (b *Backend) indexes() []indexSpec {
+	if b.cfg.noMarker {
+		return []indexSpec{streamFirstIndex}
+	}
+	return []indexSpec{streamFirstIndex, pendingIndex}
 }
 
 func (s indexSpec) String() string {

@@ -22,6 +22,7 @@ type config struct {
 	maxCommitSize int
 	createIndexes bool
 	cacheSize     int
+	noMarker      bool
 }
 
 func newConfig(opts []Option) config {
@@ -84,4 +85,22 @@ func WithoutIndexCreation() Option {
 // per append.
 func WithBoundaryCache(n int) Option {
 	return func(c *config) { c.cacheSize = max(n, 0) }
+}
+
+// WithoutPendingMarker makes Append write commits without the pending
+// marker, for an application that does not relay its commits through the
+// outbox (see Backend.Pending): Pending then yields none of the commits
+// this Backend appends, only those other Backends marked. Construction then
+// neither creates nor requires the pending index (with WithoutIndexCreation
+// only the stream_first index is checked).
+//
+// What the marker costs: about 20 bytes per commit document, and one entry
+// in the pending index per insert; on a collection without that index, an
+// insert maintains two indexes (_id and stream_first) instead of three. A
+// relayed commit later costs its share of one MarkPublished update. See
+// the package documentation for the measured difference. Without the
+// marker, commits appended to a collection whose pending index exists (made
+// by another Backend) still get a null entry in it, as every document does.
+func WithoutPendingMarker() Option {
+	return func(c *config) { c.noMarker = true }
 }
