@@ -254,6 +254,12 @@ func (b *AggregateBase) apply(rec Record) error {
 			Err: fmt.Errorf("record belongs to stream %s", rec.Stream)}
 	}
 	t, ok := b.registry.Type(rec.EventType)
+	if !ok { // an older form of an event, or unknown
+		var err error
+		if t, ok, err = b.upcast(&rec); err != nil {
+			return err
+		}
+	}
 	if !ok {
 		if !b.skipUnknown {
 			return &UnknownEventTypeError{Type: rec.EventType, Stream: b.stream, Sequence: rec.Sequence}

@@ -51,6 +51,8 @@ type StandardEventRegistry struct {
 	codec  Codec
 	mu     sync.Mutex // serialises writers
 	tables atomic.Pointer[registryTables]
+
+	upcasts atomic.Pointer[upcastSteps] // see RegisterUpcasters; nil until the first
 }
 
 type registryTables struct {
@@ -141,6 +143,9 @@ func (r *StandardEventRegistry) register(entries []registryEntry) error {
 			if err := tc.CheckType(e.t); err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrUnencodableEvent, e.t, err)
 			}
+		}
+		if r.upcastFrom(e.name) {
+			return fmt.Errorf("%w: %q is upcast to another name (RegisterUpcasters), so it cannot name %s", ErrDuplicateEventName, e.name, e.t)
 		}
 		if t, ok := next.byName[e.name]; ok && t != e.t {
 			return fmt.Errorf("%w: %q is %s, cannot also be %s", ErrDuplicateEventName, e.name, t, e.t)
