@@ -1,0 +1,229 @@
+// Package ours is the bank account written with this repository's library
+// (github.com/aggregatekit/eventsourcing) over its in-memory backend
+// (stores/memory), which keeps every event's data as JSON bytes.
+//
+// Two configurations are offered: New(false) wires the aggregate by
+// reflection (AutomaticWireup finds the Handle and Replay methods), New(true)
+// by the reflection-free DefineCommandHandler and DefineReplayMethod.
+package ours
+
+import (
+	"context"
+	"fmt"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/bank"
+)
+
+// Deposited is the event of a deposit.
+type Deposited struct {
+	Amount    int64
+	Reference string
+}
+
+// Withdrawn is the event of a withdrawal.
+type Withdrawn struct {
+	Amount    int64
+	Reference string
+}
+
+// Deposit is the command to deposit Amount.
+type Deposit struct {
+	Amount    int64
+	Reference string
+}
+
+// Withdraw is the command to withdraw Amount.
+type Withdraw struct {
+	Amount    int64
+	Reference string
+}
+
+// Account is the event-sourced bank account.
+type Account struct {
+	es.AggregateBase `json:"-"`
+	Balance          int64
+}
+
+// HandleDeposit decides a deposit.
+func (a *Account) HandleDeposit(c Deposit) ([]es.Event, error) {
+	if err := bank.Check(c.Amount); err != nil {
+		return nil, err
+	}
+	return []es.Event{Deposited(c)}, nil
+}
+
+// HandleWithdraw decides a withdrawal.
+func (a *Account) HandleWithdraw(c Withdraw) ([]es.Event, error) {
+	if err := bank.Check(c.Amount); err != nil {
+		return nil, err
+	}
+	if c.Amount > a.Balance {
+		return nil, bank.ErrInsufficientFunds
+	}
+	return []es.Event{Withdrawn(c)}, nil
+}
+
+// ReplayDeposited applies a deposit.
+func (a *Account) ReplayDeposited(e Deposited) { a.Balance += e.Amount }
+
+// ReplayWithdrawn applies a withdrawal.
+func (a *Account) ReplayWithdrawn(e Withdrawn) { a.Balance -= e.Amount }
+
+// Library is this repository's library in one wire-up configuration.
+type Library struct {
+	define   bool
+	registry *es.StandardEventRegistry
+	store    es.EventStore // only bound by NewInstances, never used
+}
+
+// New returns the library wired by reflection (define false) or by the
+// Define* functions (define true).
+func New(define bool) (*Library, error) {
+	reg := es.NewStandardEventRegistry("bank")
+	if err := reg.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
+		return nil, err
+	}
+	return &Library{define: define, registry: reg, store: es.NewStore(memory.NewBackend())}, nil
+}
+
+// Name returns "us" or "us-define".
+func (l *Library) Name() string {
+	if l.define {
+		return "us-define"
+	}
+	return "us"
+}
+
+var sink *Account
+
+// NewInstances constructs n wired accounts.
+func (l *Library) NewInstances(id bank.ID, n int) {
+	for i := 0; i < n; i++ {
+		a, err := l.account(id.Str, l.store)
+		if err != nil {
+			panic(err) // a wire-up error here is a bug in this file
+		}
+		sink = a
+	}
+	sink = nil
+}
+
+// account returns a new, wired account for key.
+func (l *Library) account(key string, store es.EventStore) (*Account, error) {
+	a := &Account{}
+	a.Initialize(key, l.registry, store, func() any { return a })
+	if !l.define {
+		return a, a.AutomaticWireup(a)
+	}
+	if err := a.DefineReplayMethod(Deposited{}, func(e es.Event) { a.ReplayDeposited(e.(Deposited)) }); err != nil {
+		return nil, err
+	}
+	if err := a.DefineReplayMethod(Withdrawn{}, func(e es.Event) { a.ReplayWithdrawn(e.(Withdrawn)) }); err != nil {
+		return nil, err
+	}
+	if err := a.DefineCommandHandler(Deposit{}, func(_ context.Context, c any) ([]es.Event, error) {
+		return a.HandleDeposit(c.(Deposit))
+	}); err != nil {
+		return nil, err
+	}
+	return a, a.DefineCommandHandler(Withdraw{}, func(_ context.Context, c any) ([]es.Event, error) {
+		return a.HandleWithdraw(c.(Withdraw))
+	})
+}
+
+// NewStore returns the library over an empty in-memory backend.
+func (l *Library) NewStore() (bank.Store, error) {
+	return &store{lib: l, es: es.NewStore(memory.NewBackend())}, nil
+}
+
+type store struct {
+	lib *Library
+	es  es.EventStore
+}
+
+func (s *store) Seed(ctx context.Context, id bank.ID, n int) error {
+	a, err := s.lib.account(id.Str, s.es)
+	if err != nil {
+		return err
+	}
+	for done := 0; done < n; {
+		batch := min(100, n-done)
+		err := a.Run(ctx, func(context.Context) ([]es.Event, error) {
+			events := make([]es.Event, batch)
+			for i := range events {
+				if dep, amt := bank.SeedEvent(done + i); dep {
+					events[i] = Deposited{Amount: amt, Reference: bank.Reference}
+				} else {
+					events[i] = Withdrawn{Amount: amt, Reference: bank.Reference}
+				}
+			}
+			return events, nil
+		})
+		if err != nil {
+			return fmt.Errorf("seed %s: %w", id.Str, err)
+		}
+		done += batch
+	}
+	return nil
+}
+
+func (s *store) Command(ctx context.Context, id bank.ID, amount int64) error {
+	a, err := s.lib.account(id.Str, s.es)
+	if err != nil {
+		return err
+	}
+	return a.Handle(ctx, Deposit{Amount: amount, Reference: bank.Reference})
+}
+
+func (s *store) Rebuild(ctx context.Context, id bank.ID) (int64, int, error) {
+	a, err := s.lib.account(id.Str, s.es)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := a.Refresh(ctx); err != nil {
+		return 0, 0, err
+	}
+	return a.Balance, int(a.SequenceNumber()), nil
+}
+
+func (s *store) Open(ctx context.Context, id bank.ID) (bank.Account, error) {
+	a, err := s.lib.account(id.Str, s.es)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return kept{a}, nil
+}
+
+// kept is an instance kept between commands: each command is one Handle,
+// which refreshes (loads nothing new), decides, commits and applies.
+type kept struct{ a *Account }
+
+func (k kept) Deposit(ctx context.Context, amount int64) error {
+	return k.a.Handle(ctx, Deposit{Amount: amount, Reference: bank.Reference})
+}
+
+func (k kept) Withdraw(ctx context.Context, amount int64) error {
+	return k.a.Handle(ctx, Withdraw{Amount: amount, Reference: bank.Reference})
+}
+
+func (k kept) Balance() int64 { return k.a.Balance }
+func (k kept) Version() int   { return int(k.a.SequenceNumber()) }
+
+// StoredData returns the encoded data of every event of id's stream, for
+// tests that check every library stores the same JSON.
+func (s *store) StoredData(ctx context.Context, id bank.ID) ([][]byte, error) {
+	var out [][]byte
+	b := es.BackendOf(s.es)
+	for rec, err := range b.Load(ctx, es.StreamID{AggregateType: "Account", Key: id.Str}, 0) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Data)
+	}
+	return out, nil
+}

@@ -1,0 +1,45 @@
+package peers_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/bank"
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/hallgren"
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/looplab"
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/modernice"
+	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/ours"
+)
+
+// libraries returns every library under comparison, ours first.
+func libraries(tb testing.TB) []bank.Library {
+	tb.Helper()
+	us, err := ours.New(false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	usDefine, err := ours.New(true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return []bank.Library{
+		us, usDefine,
+		hallgren.New(),
+		looplab.New(false), looplab.New(true),
+		modernice.New(false), modernice.New(true),
+	}
+}
+
+// storedData is implemented by the stores that keep encoded bytes.
+type storedData interface {
+	StoredData(ctx context.Context, id bank.ID) ([][]byte, error)
+}
+
+// encodes reports whether a library's store keeps events as JSON bytes.
+func encodes(name string) bool {
+	return name != "eventhorizon" && name != "goes"
+}
+
+// retries reports whether a library's command on a kept instance reloads and
+// retries after a conflict (ours does; the peers report the conflict).
+func retries(name string) bool { return name == "us" || name == "us-define" }
