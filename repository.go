@@ -1,0 +1,189 @@
+package eventsourcing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+)
+
+// ErrNotFound reports a key whose stream has no events where the caller
+// asked for an existing aggregate (Repository.Load and
+// Repository.HandleExisting). Nothing was stored.
+var ErrNotFound = errors.New("eventsourcing: aggregate not found")
+
+// Aggregate is what a Repository holds: a pointer to a struct that embeds
+// AggregateBase, such as *Account for
+//
+//	type Account struct {
+//		eventsourcing.AggregateBase `json:"-"`
+//		Balance int64
+//	}
+//
+// Every such pointer implements it through the methods AggregateBase
+// promotes; no other type can.
+type Aggregate interface {
+	Handle(ctx context.Context, cmd any) error
+	Refresh(ctx context.Context) error
+	Key() string
+	StreamID() StreamID
+	SequenceNumber() int64
+	aggregateBase() *AggregateBase
+}
+
+func (b *AggregateBase) aggregateBase() *AggregateBase { return b }
+
+// Factory returns a new aggregate instance for key, bound to registry and
+// store with Initialize, wired with AutomaticWireup (or
+// DefineCommandHandler and DefineReplayMethod), and configured (aggregate
+// type, retry policy, ignored events, dependencies in unexported fields),
+// but not loaded. It is the constructor an application writes once per
+// aggregate type and shares between its Repository and its tests (see
+// package aggregatetest):
+//
+//	func NewAccount(key string, registry es.EventRegistry, store es.EventStore) (*Account, error) {
+//		a := &Account{}
+//		a.Initialize(key, registry, store, func() any { return a })
+//		return a, a.AutomaticWireup(a)
+//	}
+//
+// It is called once per Repository call, so it should do no I/O. What an
+// instance costs: the struct, the state closure, and AutomaticWireup, which
+// after the first instance of a type is a cache lookup plus one registry
+// lookup per replay method, with no reflection over methods.
+type Factory[A Aggregate] func(key string, registry EventRegistry, store EventStore) (A, error)
+
+// Repository loads aggregates of one type by key and runs commands on
+// them, one fresh instance per call built by its Factory, so an instance
+// never outlives a call and its configuration never depends on what an
+// earlier call left in it. A Repository is safe for concurrent use (if its
+// Factory is): concurrent calls work on their own instances and the store
+// arbitrates between them, retrying a command that lost a conflict from
+// fresh state as AggregateBase.Handle does.
+//
+// The context of a call may carry a command ID (WithCommandID: the command
+// then applies once however often it is repeated), a retry policy
+// (WithRetryPolicy: it replaces the one the Factory set, for that call),
+// and metadata (WithMetadata).
+type Repository[A Aggregate] struct {
+	registry EventRegistry
+	store    EventStore
+	factory  Factory[A]
+}
+
+// NewRepository returns a Repository of the aggregates factory builds over
+// registry and store. A nil argument makes every call fail with an error
+// matching ErrNotInitialized.
+func NewRepository[A Aggregate](registry EventRegistry, store EventStore, factory Factory[A]) *Repository[A] {
+	return &Repository[A]{registry: registry, store: store, factory: factory}
+}
+
+// New returns a new, unloaded instance for key from the Factory, with the
+// context's retry policy applied, for a caller that wants to drive it
+// itself (AggregateBase.Run, say).
+func (r *Repository[A]) New(ctx context.Context, key string) (A, error) {
+	a, _, err := r.instance(ctx, key)
+	return a, err
+}
+
+// Load returns the aggregate with key loaded from the store, or an error
+// matching ErrNotFound if its stream has no events.
+func (r *Repository[A]) Load(ctx context.Context, key string) (A, error) {
+	var zero A
+	a, b, err := r.instance(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	if err := b.Refresh(ctx); err != nil {
+		return zero, err
+	}
+	if b.seq == 0 {
+		return zero, fmt.Errorf("%w: %s", ErrNotFound, b.StreamID())
+	}
+	return a, nil
+}
+
+// Handle loads the aggregate with key and runs cmd on it
+// (AggregateBase.Handle), creating the stream if it has no events yet, and
+// returns the aggregate with the command's events applied. On error it
+// returns the zero A and the error of Handle.
+func (r *Repository[A]) Handle(ctx context.Context, key string, cmd any) (A, error) {
+	var zero A
+	a, b, err := r.instance(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	if err := b.Handle(ctx, cmd); err != nil {
+		return zero, err
+	}
+	return a, nil
+}
+
+// HandleExisting is Handle for an aggregate that must already exist: if
+// the stream of key has no events it runs no handler, stores nothing and
+// returns an error matching ErrNotFound. The check is made on the state
+// each attempt decides on, so it holds under concurrent writers.
+func (r *Repository[A]) HandleExisting(ctx context.Context, key string, cmd any) (A, error) {
+	var zero A
+	a, b, err := r.instance(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	decide, err := b.handlerFor(cmd)
+	if err != nil {
+		return zero, err
+	}
+	err = b.Run(ctx, func(ctx context.Context) ([]Event, error) {
+		if b.seq == 0 {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, b.stream)
+		}
+		return decide(ctx)
+	})
+	if err != nil {
+		return zero, err
+	}
+	return a, nil
+}
+
+// instance builds a fresh instance for key and applies the context's
+// retry policy.
+func (r *Repository[A]) instance(ctx context.Context, key string) (A, *AggregateBase, error) {
+	var zero A
+	if r.registry == nil || r.store == nil || r.factory == nil {
+		return zero, nil, fmt.Errorf("%w: NewRepository needs a registry, a store and a factory", ErrNotInitialized)
+	}
+	a, err := r.factory(key, r.registry, r.store)
+	if err != nil {
+		return zero, nil, err
+	}
+	if v := reflect.ValueOf(a); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+		return zero, nil, fmt.Errorf("%w: the factory returned a nil %T for key %q", ErrNotInitialized, a, key)
+	}
+	b := a.aggregateBase()
+	if b == nil {
+		return zero, nil, fmt.Errorf("%w: the factory returned a %T without an AggregateBase for key %q", ErrNotInitialized, a, key)
+	}
+	if b.key != key {
+		return zero, nil, fmt.Errorf("%w: the factory built key %q when asked for %q", ErrNotInitialized, b.key, key)
+	}
+	if p, ok := RetryPolicyFrom(ctx); ok {
+		b.retry = p
+	}
+	return a, b, nil
+}
+
+type retryPolicyKey struct{}
+
+// WithRetryPolicy returns a context that makes the Repository calls made
+// with it retry conflicting commands under p instead of the policy their
+// Factory set. An aggregate used directly keeps the policy given to
+// SetRetryPolicy.
+func WithRetryPolicy(ctx context.Context, p RetryPolicy) context.Context {
+	return context.WithValue(ctx, retryPolicyKey{}, p)
+}
+
+// RetryPolicyFrom returns the retry policy carried by ctx, if any.
+func RetryPolicyFrom(ctx context.Context) (RetryPolicy, bool) {
+	p, ok := ctx.Value(retryPolicyKey{}).(RetryPolicy)
+	return p, ok
+}

@@ -1,0 +1,86 @@
+//go:build unix
+
+package eventsourcing_test
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+)
+
+// processCPU returns the user plus system CPU time the process has used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// withCPU runs the benchmark loop body and reports the process CPU time
+// per op (cpu-ns/op) beside the wall time.
+func withCPU(b *testing.B, body func(i int)) {
+	b.ReportAllocs()
+	t0 := processCPU(b)
+	i := 0
+	for b.Loop() {
+		body(i)
+		i++
+	}
+	b.ReportMetric(float64((processCPU(b)-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkRepository compares the Repository with the code it replaces:
+// "new" builds one instance (Repository.New against calling the factory),
+// "handle" runs one command on an account with a short history (each key
+// takes 32 commands; Repository.Handle against the factory followed by
+// AggregateBase.Handle). The paired variants alternate the two in one loop
+// and report the median ratio.
+func BenchmarkRepository(b *testing.B) {
+	ctx := context.Background()
+	reg := bankRegistry(b)
+	store := es.NewStore(memory.NewBackend())
+	repo := es.NewRepository(reg, store, newAccount)
+	newByRepo := func(i int) {
+		if _, err := repo.New(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	newByHand := func(i int) {
+		if _, err := newAccount("k", reg, store); err != nil {
+			b.Fatal(err)
+		}
+	}
+	key := func(prefix string, i int) string { return prefix + strconv.Itoa(i/32) }
+	handleByRepo := func(i int) {
+		if _, err := repo.Handle(ctx, key("r", i), Deposit{Amount: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	handleByHand := func(i int) {
+		a, err := newAccount(key("h", i), reg, store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Handle(ctx, Deposit{Amount: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("new/repository", func(b *testing.B) { withCPU(b, newByRepo) })
+	b.Run("new/factory", func(b *testing.B) { withCPU(b, newByHand) })
+	b.Run("new/paired", func(b *testing.B) { pairedRatioN(b, newByRepo, newByHand, "repository/factory") })
+	b.Run("handle/repository", func(b *testing.B) { withCPU(b, handleByRepo) })
+	b.Run("handle/by-hand", func(b *testing.B) { withCPU(b, handleByHand) })
+	b.Run("handle/paired", func(b *testing.B) { pairedRatioN(b, handleByRepo, handleByHand, "repository/by-hand") })
+}
+
+// pairedRatioN is pairedRatio for bodies that take the iteration number.
+func pairedRatioN(b *testing.B, f, base func(int), unit string) {
+	i := 0
+	pairedRatio(b, func(*testing.B) { f(i) }, func(*testing.B) { base(i); i++ }, unit)
+}
