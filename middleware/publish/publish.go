@@ -1,6 +1,8 @@
 // Package publish is an eventsourcing middleware that hands committed events
 // to a Publisher after each successful commit: the in-process Bus of this
-// package, the NATS JetStream publisher of the nats sub-package, or your own.
+// package, the NATS JetStream publisher of the natsjs sub-package, or your
+// own. It is the low-latency, best-effort path; package relay is the one
+// with delivery guarantees, and a stack may use both.
 //
 //	bus := publish.NewBus()
 //	publish.On(bus, func(ctx context.Context, e OrderPlaced, rec es.Record) error {
@@ -12,23 +14,27 @@
 //
 // # Delivery guarantee
 //
-// Publication is at most once. Events are published only after the commit
-// that stored them succeeded, so nothing is ever published that was not
-// stored; but the commit and the publication are two separate operations, and
-// if the process dies between them, or the Publisher fails, the committed
-// events are not published and nothing retries them. A failed publication
-// does not fail the command: Commit returns nil, because the events are
-// stored and a client that retried would duplicate them. The failure is
-// reported instead, to the handler given with WithErrorHandler and to the
-// logger given with WithLogger, with the events that were not published (an
-// *Error), so that they can be republished or recorded.
+// Publication is best effort: at most once. Events are published only after
+// the commit that stored them succeeded, so nothing is ever published that
+// was not stored; but the commit and the publication are two separate
+// operations, and if the process dies between them, or the Publisher fails,
+// or the commit's outcome is unknown (ErrUnknownOutcome), the committed
+// events are not published and nothing here retries them. A failed
+// publication does not fail the command: Commit returns nil, because the
+// events are stored and a client that retried would duplicate them. The
+// failure is reported instead, to the handler given with WithErrorHandler
+// and to the logger given with WithLogger, with the events that were not
+// published (an *Error).
 //
-// For a stronger guarantee (at least once, with no gaps), do not rely on
-// publication after commit: tail the store instead, with a reader that
-// records the last sequence it forwarded per stream and resumes from it, and
-// use a broker that de-duplicates on (stream, sequence) — such as the NATS
-// JetStream publisher in the nats sub-package, whose message ID is derived
-// from them.
+// For delivery guarantees, run a relay (package relay) beside or instead of
+// this middleware: it reads what the store committed (its Outbox, or its
+// Feed from a saved checkpoint) and publishes it at least once, in stream
+// order, with the commit ID as the de-duplication key; nothing committed is
+// lost to a crash, a failed publication or a broker outage. With the NATS
+// JetStream publisher of the natsjs sub-package as the Publisher here and
+// as the relay's sink, JetStream holds each commit exactly once: this
+// middleware publishes with low latency, and the relay publishes what it
+// missed and skips what it already published.
 //
 // # Order
 //
