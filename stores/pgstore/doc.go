@@ -1,0 +1,2 @@
+// Package pgstore stores events and snapshots in PostgreSQL.
+package pgstore
