@@ -49,7 +49,7 @@ func newWallet(key string, registry es.EventRegistry, store es.EventStore) (*Wal
 var unitsToCents = es.UpcastJSON(func(f map[string]json.RawMessage) error {
 	var units int64
 	if err := json.Unmarshal(f["Amount"], &units); err != nil {
-		return fmt.Errorf("Amount: %w", err)
+		return fmt.Errorf("field Amount: %w", err)
 	}
 	delete(f, "Amount")
 	f["Cents"] = json.RawMessage(strconv.FormatInt(units*100, 10))

@@ -231,7 +231,7 @@ func toCents(currency string) es.UpcastFunc {
 	return es.UpcastJSON(func(f map[string]json.RawMessage) error {
 		var units int64
 		if err := json.Unmarshal(f["Amount"], &units); err != nil {
-			return fmt.Errorf("Amount: %w", err)
+			return fmt.Errorf("field Amount: %w", err)
 		}
 		if units < 0 {
 			return fmt.Errorf("negative amount %d", units)
