@@ -60,7 +60,7 @@ SELECT count(*) FROM ins`
 	ORDER BY r.n
 	RETURNING 1
 ), n AS (SELECT count(*) AS n FROM ins)
-SELECT n, CASE WHEN n > 0 THEN pg_notify('` + t.channel + `', '') IS NULL END FROM n`
+SELECT n, CASE WHEN n > 0 THEN pg_notify($10, '') IS NULL END FROM n`
 	}
 	return statements{
 		append: appendSQL,
@@ -220,7 +220,7 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if b.cfg.notify {
 		var notified *bool
 		err = conn.QueryRow(ctx, b.sql.append, c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID,
-			types, data, times, nanos, metas).Scan(&inserted, &notified)
+			types, data, times, nanos, metas, b.t.channel).Scan(&inserted, &notified)
 	} else {
 		err = conn.QueryRow(ctx, b.sql.append, c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID,
 			types, data, times, nanos, metas).Scan(&inserted)
