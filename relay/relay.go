@@ -244,7 +244,8 @@ type Stats struct {
 	// Position is the feed position of the last confirmed commit (Feed
 	// sources only).
 	Position backend.Position
-	// CaughtUp reports that the latest read found nothing left to publish.
+	// CaughtUp reports that the latest read found nothing left to publish
+	// (commits made since are not known until the next read).
 	CaughtUp bool
 	// Lag is how long ago the oldest commit known to be unpublished was
 	// committed (by its events' timestamp), at the time of the Stats call;

@@ -355,7 +355,7 @@ func TestAfterCommitLeavesGapsToTheRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, r)
-	waitFor(t, "the relay", 20*time.Second, func() bool { return r.Stats().CaughtUp })
+	waitFor(t, "the relay", 20*time.Second, func() bool { return source{backend: b}.drained("nats") })
 	checkExactlyOnce(t, st, root, stored(t, b))
 
 	// With AllowGaps (no relay), the after-commit path publishes anyway.
