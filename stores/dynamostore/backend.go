@@ -1,23 +1,21 @@
-package dynamodb
+package dynamostore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/aws/smithy-go"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/internal/boundary"
 )
 
@@ -26,8 +24,8 @@ const MaxItemSize = 400 * 1024
 
 // MaxCommitSize is the largest commit item, in bytes as DynamoDB measures
 // them, that Append writes: MaxItemSize less 1 KB of headroom. A larger
-// commit is rejected with an *eventsourcing.CommitTooLargeError before
-// anything is sent.
+// commit is rejected with a *backend.CommitTooLargeError before anything is
+// sent.
 const MaxCommitSize = MaxItemSize - 1024
 
 // DefaultBoundaryCacheSize is the number of streams whose latest known commit
@@ -40,16 +38,18 @@ type Option func(*config)
 type config struct {
 	cacheSize  int
 	queryLimit int32
+	noOutbox   bool
 }
 
 // WithBoundaryCache sets how many streams' latest known commit boundary the
-// backend remembers (default DefaultBoundaryCacheSize). A boundary is the
-// last sequence of a commit item the backend has written or read; because
-// items are never changed, it stays true. An append at a known boundary
-// needs only its conditional PutItem; any other append at expected > 0 first
-// reads the stream's head. n <= 0 disables the cache: every such append and
-// some loads then cost one more Query. Disable it if anything deletes event
-// items out of band while the backend runs.
+// backend remembers (default DefaultBoundaryCacheSize), and how many streams'
+// latest published commit (see Pending). A boundary is the last sequence of
+// a commit item the backend has written or read; because items are never
+// changed, it stays true. An append at a known boundary needs only its
+// conditional PutItem; any other append at expected > 0 first reads the
+// stream's head. n <= 0 disables the caches: every such append, some loads
+// and some Pending calls then cost one more Query. Disable them if anything
+// deletes event items out of band while the backend runs.
 func WithBoundaryCache(n int) Option {
 	return func(c *config) { c.cacheSize = max(n, 0) }
 }
@@ -62,27 +62,46 @@ func WithQueryLimit(n int32) Option {
 	return func(c *config) { c.queryLimit = max(n, 0) }
 }
 
-// Backend is an eventsourcing.Backend storing each commit as one DynamoDB
-// item. It is safe for concurrent use by multiple goroutines, and several
-// Backends (in one process or many) may share a table. The zero value is not
-// usable; call NewBackend.
-type Backend struct {
-	client *ddb.Client
-	table  *string
-	cfg    config
-	closed atomic.Bool
-	bounds *boundary.Cache
+// WithoutOutbox turns the outbox marker off: Append writes commit items
+// without it, so they are never pending, cost no index write, and the table
+// needs no outbox index (NewBackend then accepts a table made by an earlier
+// version). Use it in applications that do not relay commits from the
+// store. Pending and MarkPublished still serve the commits other backends
+// marked, if the table has the index.
+func WithoutOutbox() Option {
+	return func(c *config) { c.noOutbox = true }
 }
+
+// Backend is a backend.Backend storing each commit as one DynamoDB item, and
+// a backend.Outbox (see Pending). It is safe for concurrent use by multiple
+// goroutines, and several Backends (in one process or many) may share a
+// table. The zero value is not usable; call NewBackend.
+type Backend struct {
+	client    *dynamodb.Client
+	table     *string
+	cfg       config
+	hasIndex  bool
+	closed    atomic.Bool
+	bounds    *boundary.Cache  // latest commit boundary seen per stream
+	published *boundary.Cache  // latest commit known published per stream
+	now       func() time.Time // the outbox clock
+}
+
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Outbox  = (*Backend)(nil)
+)
 
 // NewBackend returns a Backend over table, using client (which the caller
 // keeps owning: Close does not touch it). It reads the table's description
 // once (one DescribeTable call) and fails with a *SchemaError (matching
-// ErrTableSchema) if the key schema is not the package's, or with the SDK's
-// error (for example *types.ResourceNotFoundException) if the table cannot be
-// described.
-func NewBackend(ctx context.Context, client *ddb.Client, table string, opts ...Option) (*Backend, error) {
+// ErrTableSchema) if the key schema is not the package's or, unless the
+// backend is opened WithoutOutbox, the table has no outbox index; or with
+// the SDK's error (for example *types.ResourceNotFoundException) if the
+// table cannot be described.
+func NewBackend(ctx context.Context, client *dynamodb.Client, table string, opts ...Option) (*Backend, error) {
 	if client == nil {
-		return nil, errors.New("dynamodb: NewBackend: nil client")
+		return nil, errors.New("dynamostore: NewBackend: nil client")
 	}
 	cfg := config{cacheSize: DefaultBoundaryCacheSize}
 	for _, o := range opts {
@@ -90,89 +109,87 @@ func NewBackend(ctx context.Context, client *ddb.Client, table string, opts ...O
 			o(&cfg)
 		}
 	}
-	if err := describeAndCheck(ctx, client, table); err != nil {
-		return nil, err
-	}
-	return &Backend{client: client, table: aws.String(table), cfg: cfg, bounds: boundary.New(cfg.cacheSize)}, nil
-}
-
-// NewStore returns an EventStore over a new Backend: NewBackend adapted by
-// eventsourcing.NewStore. Closing the store closes the backend, not the
-// client.
-func NewStore(ctx context.Context, client *ddb.Client, table string, opts ...Option) (es.EventStore, error) {
-	b, err := NewBackend(ctx, client, table, opts...)
+	hasIndex, err := describe(ctx, client, table, !cfg.noOutbox)
 	if err != nil {
 		return nil, err
 	}
-	return es.NewStore(b), nil
+	return &Backend{
+		client:    client,
+		table:     aws.String(table),
+		cfg:       cfg,
+		hasIndex:  hasIndex,
+		bounds:    boundary.New(cfg.cacheSize),
+		published: boundary.New(cfg.cacheSize),
+		now:       time.Now,
+	}, nil
 }
 
-// Close marks the backend closed: later calls return
-// eventsourcing.ErrClosed. It does not close or otherwise affect the client,
+// Close marks the backend closed: later calls return an error matching
+// backend.ErrClosed. It does not close or otherwise affect the client,
 // which the caller owns. Close is idempotent.
 func (b *Backend) Close() error {
 	b.closed.Store(true)
 	b.bounds.Reset()
+	b.published.Reset()
 	return nil
 }
 
-// Append stores records as one item, with a PutItem conditional on no item
-// existing at (stream, expected+1). A server fault, network error or timeout
-// that leaves the put's result unknown yields an error matching
-// eventsourcing.ErrUnknownOutcome. It returns an error matching
-// eventsourcing.ErrConcurrency, having stored nothing, if the stream's last
-// sequence is not expected; an *eventsourcing.CommitTooLargeError if the
-// item would exceed MaxCommitSize; and errors wrapping ErrInvalidAppend or
-// ErrInvalidStream for bad arguments, including timestamps outside the years
-// 1678-2262 (stored as Unix nanoseconds). Service errors are wrapped with %w
-// after the SDK's retryer has given up.
+// Append stores the commit's records as one item, with a PutItem
+// conditional on no item existing at (stream, c.Expected+1). It first checks
+// the commit with backend.CheckAppend and sends nothing if that fails
+// (invalid metadata included: real DynamoDB refuses an empty map key). It
+// returns a *backend.ConflictError (matching backend.ErrConcurrency), having
+// stored nothing, if the stream's last sequence is not c.Expected; a
+// *backend.CommitTooLargeError if the item would exceed MaxCommitSize; and
+// an error matching backend.ErrUnknownOutcome when a server fault, network
+// error, timeout or cancellation leaves the put's result unknown. Service
+// errors are wrapped with %w after the SDK's retryer has given up; every
+// error names the stream.
 //
-// Round trips: one PutItem when expected is 0 or a commit boundary this
-// backend has seen (the usual load-then-commit path); otherwise one Query for
-// the stream's head first. When the put's condition fails, one GetItem tells
-// a real conflict from the SDK retrying a put whose first attempt had in fact
-// succeeded (which Append then reports as success).
-func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64, records []es.Record) error {
+// Unless the backend was opened WithoutOutbox, the item carries the outbox
+// marker, so the commit is pending (see Pending) from the moment it is
+// stored: no second write, no transaction.
+//
+// Round trips: one PutItem when c.Expected is 0 or a commit boundary this
+// backend has seen (the usual load-then-commit path); otherwise one Query
+// for the stream's head first. When the put's condition fails, one GetItem
+// tells a real conflict from the SDK retrying a put whose first attempt had
+// in fact succeeded: the item at the key then carries this commit's ID, and
+// Append reports success.
+func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if b.closed.Load() {
-		return es.ErrClosed
+		return fmt.Errorf("dynamostore: append to %s: %w", c.Stream, backend.ErrClosed)
+	}
+	if err := backend.CheckAppend(c); err != nil {
+		return fmt.Errorf("dynamostore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("dynamostore: append to %s after sequence %d: %w", c.Stream, c.Expected, err)
 	}
-	if err := es.CheckAppend(stream, expected, records); err != nil {
-		return err
-	}
-	if len(records) == 0 {
+	if len(c.Records) == 0 {
 		return nil
 	}
-	if expected > math.MaxInt64-int64(len(records)) {
-		return fmt.Errorf("%w: sequences past %d overflow", es.ErrInvalidAppend, int64(math.MaxInt64))
+	pk := c.Stream.String()
+	layout := layoutOf(c.Records)
+	var m *marker
+	if !b.cfg.noOutbox {
+		m = &marker{shard: shardOf(pk), at: b.now().UnixNano()}
 	}
-	for i, r := range records {
-		if !validTime(r.Timestamp) {
-			return fmt.Errorf("%w: record %d has timestamp %v, outside the years 1678-2262 that Unix nanoseconds cover",
-				es.ErrInvalidAppend, i, r.Timestamp)
-		}
+	if size := commitSize(pk, c, layout, m); size > MaxCommitSize {
+		return &backend.CommitTooLargeError{Stream: c.Stream, Events: len(c.Records), Size: size, Limit: MaxCommitSize}
 	}
-	pk := stream.String()
-	layout := layoutOf(records)
-	if size := commitSize(pk, records, layout); size > MaxCommitSize {
-		return &es.CommitTooLargeError{Stream: stream, Events: len(records), Size: size, Limit: MaxCommitSize}
-	}
-	if expected > 0 && !b.bounds.Known(pk, expected) {
-		head, err := b.head(ctx, stream, pk)
+	if c.Expected > 0 && !b.bounds.Known(pk, c.Expected) {
+		head, err := b.head(ctx, c.Stream, pk)
 		if err != nil {
-			return fmt.Errorf("dynamodb: append to stream %s: %w", stream, err)
+			return fmt.Errorf("dynamostore: append to %s after sequence %d: read the head: %w", c.Stream, c.Expected, err)
 		}
-		if head != expected {
-			return &conflictError{stream: stream, expected: expected, head: head}
+		if head != c.Expected {
+			return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: head}
 		}
 	}
-	cid := newCommitID()
-	item := encodeCommit(pk, records, layout, cid)
-	_, err := b.client.PutItem(ctx, &ddb.PutItemInput{
+	_, err := b.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                b.table,
-		Item:                     item,
+		Item:                     encodeCommit(pk, c, layout, m),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrStream},
 	})
@@ -180,21 +197,23 @@ func (b *Backend) Append(ctx context.Context, stream es.StreamID, expected int64
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			if !refusedByService(err) {
-				err = fmt.Errorf("%w: %w", es.ErrUnknownOutcome, err)
+				err = fmt.Errorf("%w: %w", backend.ErrUnknownOutcome, err)
 			}
-			return fmt.Errorf("dynamodb: append to stream %s: %w", stream, err)
+			return fmt.Errorf("dynamostore: append to %s after sequence %d: %w", c.Stream, c.Expected, err)
 		}
 		// Either another writer holds the key, or the SDK retried our own
 		// put after an attempt that succeeded but whose response was lost.
-		own, gerr := b.isOwnCommit(ctx, pk, expected+1, cid)
+		own, gerr := b.isOwnCommit(ctx, pk, c)
 		if gerr != nil {
-			return fmt.Errorf("dynamodb: append to stream %s: the conditional put failed and reading the competing commit failed too: %w: %w", stream, es.ErrUnknownOutcome, gerr)
+			return fmt.Errorf("dynamostore: append to %s after sequence %d: the conditional put failed and reading the competing commit failed too: %w: %w",
+				c.Stream, c.Expected, backend.ErrUnknownOutcome, gerr)
 		}
 		if !own {
-			return &conflictError{stream: stream, expected: expected, head: -1}
+			return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: -1,
+				Reason: "another commit holds sequence " + strconv.FormatInt(c.First(), 10), Err: err}
 		}
 	}
-	b.bounds.Note(pk, records[len(records)-1].Sequence)
+	b.bounds.Note(pk, c.Last())
 	return nil
 }
 
@@ -208,40 +227,34 @@ func refusedByService(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultClient
 }
 
-func newCommitID() []byte {
-	cid := make([]byte, commitIDLen)
-	binary.LittleEndian.PutUint64(cid, rand.Uint64())
-	binary.LittleEndian.PutUint64(cid[8:], rand.Uint64())
-	return cid
-}
-
-// isOwnCommit reads the commit ID of the item at (pk, seq).
-func (b *Backend) isOwnCommit(ctx context.Context, pk string, seq int64, cid []byte) (bool, error) {
-	out, err := b.client.GetItem(ctx, &ddb.GetItemInput{
+// isOwnCommit reports whether the item at the commit's key is the commit
+// itself (its ID and last sequence), with one strongly consistent GetItem.
+func (b *Backend) isOwnCommit(ctx context.Context, pk string, c backend.Commit) (bool, error) {
+	out, err := b.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: b.table,
 		Key: map[string]types.AttributeValue{
-			attrStream: &types.AttributeValueMemberS{Value: pk},
-			attrSeq:    num(seq),
+			attrStream: str(pk),
+			attrSeq:    num(c.First()),
 		},
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#cid"),
-		ExpressionAttributeNames: map[string]string{"#cid": attrCommitID},
+		ProjectionExpression:     aws.String("#id, #last"),
+		ExpressionAttributeNames: map[string]string{"#id": attrCommitID, "#last": attrLast},
 	})
 	if err != nil {
 		return false, err
 	}
-	return ownCommit(out.Item, cid), nil
+	return ownCommit(out.Item, c), nil
 }
 
 // head returns the stream's last sequence (0 if empty) with one strongly
 // consistent Query reading the last commit item's keys.
-func (b *Backend) head(ctx context.Context, stream es.StreamID, pk string) (int64, error) {
-	out, err := b.client.Query(ctx, &ddb.QueryInput{
+func (b *Backend) head(ctx context.Context, stream backend.StreamID, pk string) (int64, error) {
+	out, err := b.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                b.table,
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk >= :one"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrStream, "#sk": attrSeq, "#last": attrLast},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":  &types.AttributeValueMemberS{Value: pk},
+			":pk":  str(pk),
 			":one": num(1),
 		},
 		ProjectionExpression: aws.String("#pk, #sk, #last"),
@@ -255,8 +268,7 @@ func (b *Backend) head(ctx context.Context, stream es.StreamID, pk string) (int6
 	if len(out.Items) == 0 {
 		return 0, nil
 	}
-	d := decoder{table: *b.table, stream: stream, pk: pk}
-	_, last, err := d.keyAndLast(out.Items[0])
+	_, last, err := newDecoder(*b.table, stream).keyAndLast(out.Items[0])
 	if err != nil {
 		return 0, err
 	}
@@ -264,25 +276,34 @@ func (b *Backend) head(ctx context.Context, stream es.StreamID, pk string) (int6
 	return last, nil
 }
 
-// Load yields the stream's records after the given sequence, in order,
-// reading commit items with strongly consistent Queries in ascending sort key
-// order, one page at a time (see WithQueryLimit), so a long history is never
-// held at once. Events of the first item at or before after are skipped. A
-// stored item that does not decode yields a *CorruptItemError (matching
-// eventsourcing.ErrCorruptStream); service errors are wrapped with %w.
-// Breaking out of the loop stops reading.
+// Load yields the stream's records after the given sequence, in order, each
+// with its commit ID ("" for items written before commit IDs), reading
+// commit items with strongly consistent Queries in ascending sort key order,
+// one page at a time (see WithQueryLimit), so a long history is never held
+// at once. Events of the first item at or before after are skipped. A
+// stored item that does not decode yields a *backend.CorruptError (matching
+// backend.ErrCorruptStream) naming the stream and the item; service and
+// context errors are wrapped with %w and name the stream. Breaking out of
+// the loop stops reading.
 //
 // Round trips: one Query per page. When after > 0 is not a commit boundary
 // this backend has seen and the first item found does not start at after+1,
 // one more Query fetches the commit holding after+1, which begins before it.
-func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) iter.Seq2[es.Record, error] {
-	return func(yield func(es.Record, error) bool) {
+func (b *Backend) Load(ctx context.Context, stream backend.StreamID, after int64) iter.Seq2[backend.Record, error] {
+	return func(yield func(backend.Record, error) bool) {
+		fail := func(err error) {
+			yield(backend.Record{}, fmt.Errorf("dynamostore: load %s after sequence %d: %w", stream, after, err))
+		}
 		if b.closed.Load() {
-			yield(es.Record{}, es.ErrClosed)
+			fail(backend.ErrClosed)
 			return
 		}
 		if err := stream.Validate(); err != nil {
-			yield(es.Record{}, err)
+			fail(err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			fail(err)
 			return
 		}
 		after = max(after, 0)
@@ -290,7 +311,7 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 			return // nothing can follow
 		}
 		pk := stream.String()
-		d := decoder{table: *b.table, stream: stream, pk: pk}
+		d := newDecoder(*b.table, stream)
 		// Commit items tile the sequence space, so the one holding after+1
 		// starts at after+1 exactly when after is a commit boundary.
 		lookBack := after > 0 && !b.bounds.Known(pk, after)
@@ -299,7 +320,7 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 		emit := func(item map[string]types.AttributeValue) bool {
 			c, err := d.commit(item)
 			if err != nil {
-				yield(es.Record{}, err)
+				yield(backend.Record{}, err)
 				return false
 			}
 			highest = max(highest, c.last)
@@ -307,18 +328,22 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 				if r.Sequence <= after {
 					continue
 				}
+				if err := ctx.Err(); err != nil {
+					fail(err)
+					return false
+				}
 				if !yield(r, nil) {
 					return false
 				}
 			}
 			return true
 		}
-		in := &ddb.QueryInput{
+		in := &dynamodb.QueryInput{
 			TableName:                b.table,
 			KeyConditionExpression:   aws.String("#pk = :pk AND #sk >= :from"),
 			ExpressionAttributeNames: map[string]string{"#pk": attrStream, "#sk": attrSeq},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk":   &types.AttributeValueMemberS{Value: pk},
+				":pk":   str(pk),
 				":from": num(after + 1),
 			},
 			ConsistentRead: aws.Bool(true),
@@ -328,20 +353,24 @@ func (b *Backend) Load(ctx context.Context, stream es.StreamID, after int64) ite
 		}
 		for {
 			if b.closed.Load() {
-				yield(es.Record{}, es.ErrClosed)
+				fail(backend.ErrClosed)
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				fail(err)
 				return
 			}
 			out, err := b.client.Query(ctx, in)
 			if err != nil {
-				yield(es.Record{}, fmt.Errorf("dynamodb: load stream %s: %w", stream, err))
+				fail(err)
 				return
 			}
 			if lookBack && (len(out.Items) > 0 || out.LastEvaluatedKey == nil) {
 				lookBack = false
 				if len(out.Items) == 0 || !startsAt(out.Items[0], after+1) {
-					prev, err := b.commitAtOrBefore(ctx, pk, after)
+					prev, err := b.commitBefore(ctx, pk, after+1)
 					if err != nil {
-						yield(es.Record{}, fmt.Errorf("dynamodb: load stream %s: %w", stream, err))
+						fail(err)
 						return
 					}
 					if prev != nil && !emit(prev) {
@@ -369,17 +398,20 @@ func startsAt(item map[string]types.AttributeValue, seq int64) bool {
 	return ok && n.Value == strconv.FormatInt(seq, 10)
 }
 
-// commitAtOrBefore returns the last commit item whose sort key is in
-// [1, seq], or nil if there is none.
-func (b *Backend) commitAtOrBefore(ctx context.Context, pk string, seq int64) (map[string]types.AttributeValue, error) {
-	out, err := b.client.Query(ctx, &ddb.QueryInput{
+// commitBefore returns the last commit item whose sort key is in [1, seq),
+// or nil if there is none, with one strongly consistent Query.
+func (b *Backend) commitBefore(ctx context.Context, pk string, seq int64) (map[string]types.AttributeValue, error) {
+	if seq <= 1 {
+		return nil, nil
+	}
+	out, err := b.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                b.table,
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :one AND :seq"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrStream, "#sk": attrSeq},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":  &types.AttributeValueMemberS{Value: pk},
+			":pk":  str(pk),
 			":one": num(1),
-			":seq": num(seq),
+			":seq": num(seq - 1),
 		},
 		ScanIndexForward: aws.Bool(false),
 		ConsistentRead:   aws.Bool(true),

@@ -1,9 +1,12 @@
-package dynamodb
+package dynamostore
 
 import (
 	"context"
+	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,7 +14,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
 // benchSeq makes stream keys unique across repeated benchmark runs.
@@ -20,76 +23,142 @@ var benchSeq atomic.Int64
 // benchEvent is a typical small event payload.
 var benchEvent = []byte(`{"order":"ord-2026-000123","sku":"SKU-98765","quantity":3,"price":1999,"at":"2026-03-04T05:06:07.890123456Z"}`)
 
-var benchMeta = es.Metadata{es.MetadataCorrelationID: "0f8fad5b-d9cb-469f-a165-70867728950e"}
+var benchMeta = backend.Metadata{"correlation_id": "0f8fad5b-d9cb-469f-a165-70867728950e"}
 
-// One commit of one event appended at the stream's head: our Append (which
-// checks, measures and encodes the commit, then does one conditional
-// PutItem) next to a hand-written PutItem of the same item.
-func BenchmarkAppend(b *testing.B) {
-	client := newClient(b)
-	table := newTable(b, client)
+// cpuNow returns the CPU time (user + system) this process has used.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU returns a function reading the CPU time the test server
+// (dynalite) has used, from /proc, or nil when its PID is unknown. The
+// kernel counts it in clock ticks (10 ms), so only sums over many calls
+// mean anything.
+func serverCPU() func() time.Duration {
+	pid := os.Getenv("EVENTSOURCING_DYNAMODB_PID")
+	if pid == "" {
+		return nil
+	}
+	path := "/proc/" + pid + "/stat"
+	return func() time.Duration {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return 0
+		}
+		s := string(raw)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(fields) < 13 {
+			return 0
+		}
+		ut, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+	}
+}
+
+// side accumulates the cost of one side of a paired benchmark.
+type side struct {
+	wall, cpu, server time.Duration
+}
+
+// paired runs a and b alternately, once each per iteration, so that load
+// from elsewhere on the shared machine hits both alike, and reports per
+// operation each side's wall time, this process's CPU time and (when known)
+// the server's CPU time, and the ratios b/a.
+func paired(bm *testing.B, unit string, a, b func() error) {
+	srv := serverCPU()
+	var sa, sb side
+	run := func(s *side, f func() error) {
+		var s0 time.Duration
+		if srv != nil {
+			s0 = srv()
+		}
+		c0, t0 := cpuNow(), time.Now()
+		if err := f(); err != nil {
+			bm.Fatal(err)
+		}
+		s.wall += time.Since(t0)
+		s.cpu += cpuNow() - c0
+		if srv != nil {
+			s.server += srv() - s0
+		}
+	}
+	n := 0
+	for bm.Loop() {
+		run(&sa, a)
+		run(&sb, b)
+		n++
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+	bm.ReportMetric(per(sa.wall), "a-ns/"+unit)
+	bm.ReportMetric(per(sb.wall), "b-ns/"+unit)
+	bm.ReportMetric(float64(sb.wall)/float64(sa.wall), "b/a-wall")
+	bm.ReportMetric(per(sa.cpu), "a-cpu-ns/"+unit)
+	bm.ReportMetric(per(sb.cpu), "b-cpu-ns/"+unit)
+	if sa.cpu > 0 {
+		bm.ReportMetric(float64(sb.cpu)/float64(sa.cpu), "b/a-cpu")
+	}
+	if srv != nil {
+		bm.ReportMetric(per(sa.server), "a-server-cpu-ns/"+unit)
+		bm.ReportMetric(per(sb.server), "b-server-cpu-ns/"+unit)
+	}
+}
+
+// appender appends one-event commits at the head of a stream of its own.
+func appender(be *Backend, name string) func() error {
+	s := backend.StreamID{AggregateType: "Bench", Key: name + "-" + strconv.FormatInt(benchSeq.Add(1), 10)}
+	head := int64(0)
+	return func() error {
+		r := []backend.Record{{Stream: s, Sequence: head + 1, EventType: "ItemAdded", Data: benchEvent,
+			Timestamp: time.Now().UTC(), Metadata: benchMeta}}
+		if err := appendRecs(context.Background(), be, s, head, r); err != nil {
+			return err
+		}
+		head++
+		return nil
+	}
+}
+
+// One commit of one event appended at the stream's head, a: a hand-written
+// conditional PutItem of the same item (without the outbox marker), b: our
+// Append (which checks, measures and encodes the commit, then does one
+// conditional PutItem, with the outbox marker).
+func BenchmarkAppendVsRawSDK(bm *testing.B) {
+	client := newClient(bm)
+	table := newTable(bm, client)
+	be, err := NewBackend(context.Background(), client, table)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	pk := backend.StreamID{AggregateType: "Bench", Key: "raw-" + strconv.FormatInt(benchSeq.Add(1), 10)}.String()
+	seq := int64(0)
+	raw := func() error {
+		seq++
+		return rawAppend(context.Background(), client, table, pk, seq)
+	}
+	paired(bm, "append", raw, appender(be, "ours"))
+}
+
+// The cost of the outbox: a: Append WithoutOutbox, b: Append with the
+// outbox marker (the item carries two more attributes and the server also
+// writes the outbox index). Same table, alternating.
+func BenchmarkAppendOutboxMarker(bm *testing.B) {
+	client := newClient(bm)
+	table := newTable(bm, client)
 	ctx := context.Background()
-
-	b.Run("Backend", func(b *testing.B) {
-		be, err := NewBackend(ctx, client, table)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := es.StreamID{AggregateType: "Bench", Key: "append-ours-" + strconv.FormatInt(benchSeq.Add(1), 10)}
-		head := int64(0)
-		for b.Loop() {
-			r := []es.Record{{Stream: s, Sequence: head + 1, EventType: "ItemAdded", Data: benchEvent,
-				Timestamp: time.Now().UTC(), Metadata: benchMeta}}
-			if err := be.Append(ctx, s, head, r); err != nil {
-				b.Fatal(err)
-			}
-			head++
-		}
-	})
-
-	b.Run("RawSDK", func(b *testing.B) {
-		pk := es.StreamID{AggregateType: "Bench", Key: "append-raw-" + strconv.FormatInt(benchSeq.Add(1), 10)}.String()
-		seq := int64(0)
-		for b.Loop() {
-			seq++
-			if err := rawAppend(ctx, client, table, pk, seq); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-
-	// Both in one loop, alternating, so that load from elsewhere on the
-	// machine hits both alike: reports each side's time per append and
-	// their ratio.
-	b.Run("Paired", func(b *testing.B) {
-		be, err := NewBackend(ctx, client, table)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := strconv.FormatInt(benchSeq.Add(1), 10)
-		s := es.StreamID{AggregateType: "Bench", Key: "paired-ours-" + n}
-		pk := es.StreamID{AggregateType: "Bench", Key: "paired-raw-" + n}.String()
-		var ours, raw time.Duration
-		head := int64(0)
-		for b.Loop() {
-			t0 := time.Now()
-			if err := rawAppend(ctx, client, table, pk, head+1); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			r := []es.Record{{Stream: s, Sequence: head + 1, EventType: "ItemAdded", Data: benchEvent,
-				Timestamp: time.Now().UTC(), Metadata: benchMeta}}
-			if err := be.Append(ctx, s, head, r); err != nil {
-				b.Fatal(err)
-			}
-			ours += time.Since(t1)
-			raw += t1.Sub(t0)
-			head++
-		}
-		b.ReportMetric(float64(ours.Nanoseconds())/float64(head), "ours-ns/append")
-		b.ReportMetric(float64(raw.Nanoseconds())/float64(head), "raw-ns/append")
-		b.ReportMetric(float64(ours)/float64(raw), "ours/raw")
-	})
+	without, err := NewBackend(ctx, client, table, WithoutOutbox())
+	if err != nil {
+		bm.Fatal(err)
+	}
+	with, err := NewBackend(ctx, client, table)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	paired(bm, "append", appender(without, "plain"), appender(with, "marked"))
 }
 
 // rawAppend is what a hand-written store would do: build the item and put
@@ -100,10 +169,10 @@ func rawAppend(ctx context.Context, client *ddb.Client, table, pk string, seq in
 		"stream": &types.AttributeValueMemberS{Value: pk},
 		"seq":    n,
 		"last":   n,
-		"cid":    &types.AttributeValueMemberB{Value: newCommitID()},
-		"ts":     &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().UnixNano(), 10)},
+		"id":     &types.AttributeValueMemberS{Value: newID()},
+		"tn":     &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().UnixNano(), 10)},
 		"md": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-			es.MetadataCorrelationID: &types.AttributeValueMemberS{Value: benchMeta[es.MetadataCorrelationID]},
+			"correlation_id": &types.AttributeValueMemberS{Value: benchMeta["correlation_id"]},
 		}},
 		"ev": &types.AttributeValueMemberL{Value: []types.AttributeValue{
 			&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
@@ -121,97 +190,97 @@ func rawAppend(ctx context.Context, client *ddb.Client, table, pk string, seq in
 	return err
 }
 
-// Loading a 1,000-event stream: our Load (strongly consistent paged Query,
-// validating decode, records streamed) next to a hand-written paged Query
-// that decodes the same items into records without checks. Two shapes:
+// Loading a 1,000-event stream, a: a hand-written paged Query that decodes
+// the same items into records without checks, b: our Load (strongly
+// consistent paged Query, validating decode, records streamed). Two shapes:
 // 100 commits of 10 events, and 1,000 commits of one event.
-func BenchmarkLoad1000(b *testing.B) {
-	client := newClient(b)
-	table := newTable(b, client)
+func BenchmarkLoad1000(bm *testing.B) {
+	client := newClient(bm)
+	table := newTable(bm, client)
 	ctx := context.Background()
 	be, err := NewBackend(ctx, client, table)
 	if err != nil {
-		b.Fatal(err)
+		bm.Fatal(err)
 	}
 	for _, perCommit := range []int{10, 1} {
-		s := es.StreamID{AggregateType: "Bench", Key: "load-" + strconv.Itoa(perCommit)}
+		s := backend.StreamID{AggregateType: "Bench", Key: "load-" + strconv.Itoa(perCommit)}
 		ts := time.Now().UTC()
 		for head := int64(0); head < 1000; head += int64(perCommit) {
-			r := make([]es.Record, perCommit)
+			r := make([]backend.Record, perCommit)
 			for i := range r {
-				r[i] = es.Record{Stream: s, Sequence: head + int64(i) + 1, EventType: "ItemAdded", Data: benchEvent,
+				r[i] = backend.Record{Stream: s, Sequence: head + int64(i) + 1, EventType: "ItemAdded", Data: benchEvent,
 					Timestamp: ts, Metadata: benchMeta}
 			}
-			if err := be.Append(ctx, s, head, r); err != nil {
-				b.Fatal(err)
+			if err := appendRecs(ctx, be, s, head, r); err != nil {
+				bm.Fatal(err)
 			}
 		}
-		name := strconv.Itoa(1000/perCommit) + "x" + strconv.Itoa(perCommit)
-
-		b.Run(name+"/Backend", func(b *testing.B) {
-			fresh, err := NewBackend(ctx, client, table)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				n := 0
+		fresh, err := NewBackend(ctx, client, table)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		bm.Run(strconv.Itoa(1000/perCommit)+"x"+strconv.Itoa(perCommit), func(bm *testing.B) {
+			paired(bm, "load", func() error {
+				_, err := rawLoad(ctx, client, table, s)
+				return err
+			}, func() error {
 				for _, err := range fresh.Load(ctx, s, 0) {
 					if err != nil {
-						b.Fatal(err)
+						return err
 					}
-					n++
 				}
-				if n != 1000 {
-					b.Fatalf("loaded %d records", n)
-				}
-			}
-		})
-
-		b.Run(name+"/RawSDK", func(b *testing.B) {
-			for b.Loop() {
-				if n, err := rawLoad(ctx, client, table, s); err != nil || n != 1000 {
-					b.Fatalf("loaded %d records: %v", n, err)
-				}
-			}
-		})
-
-		b.Run(name+"/Paired", func(b *testing.B) {
-			fresh, err := NewBackend(ctx, client, table)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var ours, raw time.Duration
-			loads := 0
-			for b.Loop() {
-				t0 := time.Now()
-				if n, err := rawLoad(ctx, client, table, s); err != nil || n != 1000 {
-					b.Fatalf("loaded %d records: %v", n, err)
-				}
-				t1 := time.Now()
-				n := 0
-				for _, err := range fresh.Load(ctx, s, 0) {
-					if err != nil {
-						b.Fatal(err)
-					}
-					n++
-				}
-				if n != 1000 {
-					b.Fatalf("loaded %d records", n)
-				}
-				ours += time.Since(t1)
-				raw += t1.Sub(t0)
-				loads++
-			}
-			b.ReportMetric(float64(ours.Nanoseconds())/float64(loads), "ours-ns/load")
-			b.ReportMetric(float64(raw.Nanoseconds())/float64(loads), "raw-ns/load")
-			b.ReportMetric(float64(ours)/float64(raw), "ours/raw")
+				return nil
+			})
 		})
 	}
 }
 
+// Pending and MarkPublished of 100 one-event commits over 100 streams, as a
+// relay would take them: a: the table's commits read by a hand-written
+// strongly consistent Query per stream (what a relay without an outbox
+// would have to do), b: one Pending(100) call.
+func BenchmarkPending100(bm *testing.B) {
+	client := newClient(bm)
+	table := newTable(bm, client)
+	ctx := context.Background()
+	be, err := NewBackend(ctx, client, table)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	var streams []backend.StreamID
+	for i := range 100 {
+		s := backend.StreamID{AggregateType: "Bench", Key: "pending-" + strconv.Itoa(i)}
+		streams = append(streams, s)
+		if err := appendRecs(ctx, be, s, 0, []backend.Record{{Stream: s, Sequence: 1, EventType: "ItemAdded", Data: benchEvent,
+			Timestamp: time.Now().UTC(), Metadata: benchMeta}}); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	paired(bm, "batch", func() error {
+		for _, s := range streams {
+			if _, err := rawLoad(ctx, client, table, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		n := 0
+		for _, err := range be.Pending(ctx, 100) {
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		if n != 100 {
+			bm.Fatalf("Pending yielded %d commits", n)
+		}
+		return nil
+	})
+}
+
 // rawLoad is a hand-written paged Query with a minimal decode, counting
 // the records.
-func rawLoad(ctx context.Context, client *ddb.Client, table string, s es.StreamID) (int, error) {
+func rawLoad(ctx context.Context, client *ddb.Client, table string, s backend.StreamID) (int, error) {
 	n := 0
 	in := &ddb.QueryInput{
 		TableName:                aws.String(table),
@@ -240,22 +309,23 @@ func rawLoad(ctx context.Context, client *ddb.Client, table string, s es.StreamI
 
 // rawDecode is the minimal decode a hand-written loader would do: no
 // validation, no error handling.
-func rawDecode(s es.StreamID, item map[string]types.AttributeValue) []es.Record {
+func rawDecode(s backend.StreamID, item map[string]types.AttributeValue) []backend.Record {
 	first, _ := strconv.ParseInt(item["seq"].(*types.AttributeValueMemberN).Value, 10, 64)
-	ns, _ := strconv.ParseInt(item["ts"].(*types.AttributeValueMemberN).Value, 10, 64)
+	ns, _ := strconv.ParseInt(item["tn"].(*types.AttributeValueMemberN).Value, 10, 64)
 	ts := time.Unix(0, ns).UTC()
-	var md es.Metadata
+	id := item["id"].(*types.AttributeValueMemberS).Value
+	var md backend.Metadata
 	if m, ok := item["md"].(*types.AttributeValueMemberM); ok {
-		md = make(es.Metadata, len(m.Value))
+		md = make(backend.Metadata, len(m.Value))
 		for k, v := range m.Value {
 			md[k] = v.(*types.AttributeValueMemberS).Value
 		}
 	}
 	evs := item["ev"].(*types.AttributeValueMemberL).Value
-	out := make([]es.Record, len(evs))
+	out := make([]backend.Record, len(evs))
 	for i, v := range evs {
 		ev := v.(*types.AttributeValueMemberM).Value
-		out[i] = es.Record{Stream: s, Sequence: first + int64(i), Timestamp: ts, Metadata: md,
+		out[i] = backend.Record{Stream: s, Sequence: first + int64(i), Timestamp: ts, Metadata: md, CommitID: id,
 			EventType: ev["t"].(*types.AttributeValueMemberS).Value,
 			Data:      ev["d"].(*types.AttributeValueMemberB).Value}
 	}

@@ -1,9 +1,10 @@
-package dynamodb
+package dynamostore
 
 import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
 // closedPort returns the URL of a loopback port nothing listens on.
@@ -45,7 +46,7 @@ func TestServerUnreachable(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s against a closed port succeeded", what)
 		}
-		if errors.Is(err, es.ErrConcurrency) || errors.Is(err, es.ErrCorruptStream) {
+		if errors.Is(err, backend.ErrConcurrency) || errors.Is(err, backend.ErrCorruptStream) {
 			t.Fatalf("%s: a network failure reported as %v", what, err)
 		}
 		var opErr *smithy.OperationError
@@ -60,7 +61,7 @@ func TestServerUnreachable(t *testing.T) {
 
 	ctx, cancel = context.WithTimeout(bg, 300*time.Millisecond)
 	defer cancel()
-	check("Append", b.Append(ctx, s, 0, recs(s, 1, 1, "x")))
+	check("Append", appendRecs(ctx, b, s, 0, recs(s, 1, 1, "x")))
 
 	ctx, cancel = context.WithTimeout(bg, 300*time.Millisecond)
 	defer cancel()
@@ -109,7 +110,7 @@ func TestServiceErrorsAreRetried(t *testing.T) {
 				return pass
 			}
 			p.setDecide(twice)
-			if err := b.Append(bg, s, 0, recs(s, 1, 2, "a")); err != nil {
+			if err := appendRecs(bg, b, s, 0, recs(s, 1, 2, "a")); err != nil {
 				t.Fatalf("Append through transient %s: %v", tc.code, err)
 			}
 			if n := p.count("PutItem"); n != 3 {
@@ -135,14 +136,14 @@ func TestServiceErrorsAreRetried(t *testing.T) {
 				if !errors.As(err, &respErr) || respErr.HTTPStatusCode() != tc.status {
 					t.Fatalf("%s: HTTP status not reachable: %v", what, err)
 				}
-				if errors.Is(err, es.ErrConcurrency) {
+				if errors.Is(err, backend.ErrConcurrency) {
 					t.Fatalf("%s: reported as a conflict: %v", what, err)
 				}
 			}
-			appendErr := b.Append(bg, s, 2, recs(s, 3, 1, "b"))
+			appendErr := appendRecs(bg, b, s, 2, recs(s, 3, 1, "b"))
 			check("Append", appendErr)
 			// A server fault may have applied the write; a refusal did not.
-			if unknown := errors.Is(appendErr, es.ErrUnknownOutcome); unknown != (tc.status >= 500) {
+			if unknown := errors.Is(appendErr, backend.ErrUnknownOutcome); unknown != (tc.status >= 500) {
 				t.Fatalf("Append after HTTP %d: ErrUnknownOutcome is %v: %v", tc.status, unknown, appendErr)
 			}
 			if n := p.count("PutItem"); n != 3 {
@@ -153,7 +154,7 @@ func TestServiceErrorsAreRetried(t *testing.T) {
 			_, err = NewBackend(bg, client, "whatever")
 			check("NewBackend", err)
 			ss := &SnapshotStore{client: client, table: b.table}
-			check("snapshot Put", ss.Put(bg, es.Snapshot{Stream: s, Sequence: 1}))
+			check("snapshot Put", ss.Put(bg, backend.Snapshot{Stream: s, Sequence: 1}))
 			_, err = ss.Get(bg, s)
 			check("snapshot Get", err)
 			check("snapshot Delete", ss.Delete(bg, s))
@@ -182,7 +183,7 @@ func TestLostResponseIsNotAConflict(t *testing.T) {
 		}
 		return pass
 	})
-	if err := b.Append(bg, s, 0, recs(s, 1, 2, "mine")); err != nil {
+	if err := appendRecs(bg, b, s, 0, recs(s, 1, 2, "mine")); err != nil {
 		t.Fatalf("Append whose first response was lost: %v", err)
 	}
 	if n := p.count("PutItem"); n != 2 {
@@ -197,7 +198,7 @@ func TestLostResponseIsNotAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.setDecide(nil)
-	if err := other.Append(bg, s, 0, recs(s, 1, 1, "theirs")); !errors.Is(err, es.ErrConcurrency) {
+	if err := appendRecs(bg, other, s, 0, recs(s, 1, 1, "theirs")); !errors.Is(err, backend.ErrConcurrency) {
 		t.Fatalf("got %v, want ErrConcurrency", err)
 	}
 	// If checking ownership fails too, the outcome is unknown: an error,
@@ -208,8 +209,8 @@ func TestLostResponseIsNotAConflict(t *testing.T) {
 		}
 		return pass
 	})
-	err = other.Append(bg, s, 0, recs(s, 1, 1, "theirs"))
-	if !errors.Is(err, es.ErrUnknownOutcome) || errors.Is(err, es.ErrConcurrency) {
+	err = appendRecs(bg, other, s, 0, recs(s, 1, 1, "theirs"))
+	if !errors.Is(err, backend.ErrUnknownOutcome) || errors.Is(err, backend.ErrConcurrency) {
 		t.Fatalf("got %v, want ErrUnknownOutcome and not a conflict", err)
 	}
 }
@@ -231,7 +232,7 @@ func TestContextCancelled(t *testing.T) {
 	if _, err := NewBackend(cancelled, client, table); !errors.Is(err, context.Canceled) {
 		t.Fatalf("NewBackend: got %v, want context.Canceled", err)
 	}
-	if err := b.Append(cancelled, s, 3, recs(s, 4, 1, "x")); !errors.Is(err, context.Canceled) {
+	if err := appendRecs(cancelled, b, s, 3, recs(s, 4, 1, "x")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Append: got %v, want context.Canceled", err)
 	}
 	if _, err := loadErr(b, cancelled, s, 0); !errors.Is(err, context.Canceled) {
@@ -244,7 +245,7 @@ func TestContextCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ss.Put(cancelled, es.Snapshot{Stream: s, Sequence: 1}); !errors.Is(err, context.Canceled) {
+	if err := ss.Put(cancelled, backend.Snapshot{Stream: s, Sequence: 1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("snapshot Put: got %v", err)
 	}
 	if _, err := ss.Get(cancelled, s); !errors.Is(err, context.Canceled) {
@@ -288,25 +289,37 @@ func TestCorruptItems(t *testing.T) {
 
 	n := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-	valid := func(s es.StreamID, first int64, count int) map[string]types.AttributeValue {
-		r := recs(s, first, count, "h")
-		return encodeCommit(s.String(), r, layoutOf(r), newCommitID())
+	valid := func(s backend.StreamID, first int64, count int) map[string]types.AttributeValue {
+		c := commitOf(s, first-1, recs(s, first, count, "h"))
+		return encodeCommit(s.String(), c, layoutOf(c.Records), testMarker(s.String()))
 	}
 	event := func(item map[string]types.AttributeValue, i int) map[string]types.AttributeValue {
 		return item[attrEvents].(*types.AttributeValueMemberL).Value[i].(*types.AttributeValueMemberM).Value
 	}
 	cases := map[string]func(item map[string]types.AttributeValue){
-		"eventsNotAList":  func(it map[string]types.AttributeValue) { it[attrEvents] = str("garbage") },
-		"eventsMissing":   func(it map[string]types.AttributeValue) { delete(it, attrEvents) },
-		"tooFewEvents":    func(it map[string]types.AttributeValue) { it[attrLast] = n("5") },
-		"tooManyEvents":   func(it map[string]types.AttributeValue) { it[attrLast] = n("1") },
-		"lastMissing":     func(it map[string]types.AttributeValue) { delete(it, attrLast) },
-		"lastNotANumber":  func(it map[string]types.AttributeValue) { it[attrLast] = str("2") },
-		"lastFractional":  func(it map[string]types.AttributeValue) { it[attrLast] = n("2.5") },
-		"lastHuge":        func(it map[string]types.AttributeValue) { it[attrLast] = n("1000000000000000000000000000000") },
-		"lastBeforeFirst": func(it map[string]types.AttributeValue) { it[attrLast] = n("0") },
-		"timeNotANumber":  func(it map[string]types.AttributeValue) { it[attrTime] = str("yesterday") },
-		"timeOverflow":    func(it map[string]types.AttributeValue) { it[attrTime] = n("99999999999999999999999") },
+		"eventsNotAList":   func(it map[string]types.AttributeValue) { it[attrEvents] = str("garbage") },
+		"eventsMissing":    func(it map[string]types.AttributeValue) { delete(it, attrEvents) },
+		"tooFewEvents":     func(it map[string]types.AttributeValue) { it[attrLast] = n("5") },
+		"tooManyEvents":    func(it map[string]types.AttributeValue) { it[attrLast] = n("1") },
+		"lastMissing":      func(it map[string]types.AttributeValue) { delete(it, attrLast) },
+		"lastNotANumber":   func(it map[string]types.AttributeValue) { it[attrLast] = str("2") },
+		"lastFractional":   func(it map[string]types.AttributeValue) { it[attrLast] = n("2.5") },
+		"lastHuge":         func(it map[string]types.AttributeValue) { it[attrLast] = n("1000000000000000000000000000000") },
+		"lastBeforeFirst":  func(it map[string]types.AttributeValue) { it[attrLast] = n("0") },
+		"timeNotANumber":   func(it map[string]types.AttributeValue) { it[attrTime] = str("yesterday") },
+		"timeOverflow":     func(it map[string]types.AttributeValue) { it[attrTime] = n("99999999999999999999999") },
+		"timePastYear9999": func(it map[string]types.AttributeValue) { it[attrTime] = n("253402300800000000000") },
+		"timeFraction":     func(it map[string]types.AttributeValue) { it[attrTime] = n("1.5") },
+		"legacyTimeString": func(it map[string]types.AttributeValue) { delete(it, attrTime); it[legacyTime] = str("x") },
+		"legacyTimeHuge": func(it map[string]types.AttributeValue) {
+			delete(it, attrTime)
+			it[legacyTime] = n("1000000000000000000000000000000")
+		},
+		"commitIDBinary": func(it map[string]types.AttributeValue) {
+			it[attrCommitID] = &types.AttributeValueMemberB{Value: []byte("x")}
+		},
+		"commitIDInvalid": func(it map[string]types.AttributeValue) { it[attrCommitID] = str("has space") },
+		"commitIDEmpty":   func(it map[string]types.AttributeValue) { it[attrCommitID] = str("") },
 		"metadataNotAMap": func(it map[string]types.AttributeValue) { it[attrMeta] = str("x") },
 		"metadataValueNum": func(it map[string]types.AttributeValue) {
 			it[attrMeta] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"k": n("1")}}
@@ -320,6 +333,8 @@ func TestCorruptItems(t *testing.T) {
 		"eventDataString":   func(it map[string]types.AttributeValue) { event(it, 1)[evData] = str("{}") },
 		"eventDataMap":      func(it map[string]types.AttributeValue) { event(it, 1)[evData] = &types.AttributeValueMemberM{} },
 		"eventTimeString":   func(it map[string]types.AttributeValue) { event(it, 1)[evTime] = str("now") },
+		"eventTimeTooEarly": func(it map[string]types.AttributeValue) { event(it, 1)[evTime] = n("-62135596800000000001") },
+		"eventLegacyTime":   func(it map[string]types.AttributeValue) { event(it, 1)[legacyTime] = str("1") },
 		"eventMetadataList": func(it map[string]types.AttributeValue) { event(it, 1)[evMeta] = &types.AttributeValueMemberL{} },
 		"eventsNull": func(it map[string]types.AttributeValue) {
 			it[attrEvents] = &types.AttributeValueMemberNULL{Value: true}
@@ -338,24 +353,24 @@ func TestCorruptItems(t *testing.T) {
 				t.Fatalf("writing the bad item: %v", err)
 			}
 			for _, fresh := range []bool{false, true} {
-				lb := es.Backend(b)
+				lb := backend.Backend(b)
 				if fresh {
 					if lb, err = NewBackend(bg, client, table, WithBoundaryCache(0)); err != nil {
 						t.Fatal(err)
 					}
 				}
 				got, err := loadErr(lb, bg, s, 0)
-				var ce *CorruptItemError
-				if !errors.Is(err, es.ErrCorruptStream) || !errors.As(err, &ce) {
-					t.Fatalf("Load: got %d records then %v, want a *CorruptItemError", got, err)
+				var ce *backend.CorruptError
+				if !errors.Is(err, backend.ErrCorruptStream) || !errors.As(err, &ce) {
+					t.Fatalf("Load: got %d records then %v, want a *backend.CorruptError", got, err)
 				}
-				if ce.Table != table || ce.Stream != s.String() || ce.Reason == "" {
+				if ce.Stream != s || !strings.Contains(ce.Where, table) || ce.Reason == "" {
 					t.Fatalf("error fields: %+v", ce)
 				}
 				if got != 2 {
 					t.Fatalf("records before the bad item: %d, want 2", got)
 				}
-				if _, err := loadErr(lb, bg, s, 3); !errors.Is(err, es.ErrCorruptStream) {
+				if _, err := loadErr(lb, bg, s, 3); !errors.Is(err, backend.ErrCorruptStream) {
 					t.Fatalf("Load after 3 (inside the bad item): %v", err)
 				}
 			}
@@ -364,9 +379,9 @@ func TestCorruptItems(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = nb.Append(bg, s, 4, recs(s, 5, 1, "after"))
+			err = appendRecs(bg, nb, s, 4, recs(s, 5, 1, "after"))
 			if _, lastBroken := map[string]bool{"lastMissing": true, "lastNotANumber": true, "lastFractional": true,
-				"lastHuge": true, "lastBeforeFirst": true}[name]; lastBroken && !errors.Is(err, es.ErrCorruptStream) {
+				"lastHuge": true, "lastBeforeFirst": true}[name]; lastBroken && !errors.Is(err, backend.ErrCorruptStream) {
 				t.Fatalf("append over a bad head item: got %v, want ErrCorruptStream", err)
 			}
 			// The item is untouched and other streams are fine.
@@ -385,7 +400,7 @@ func TestCorruptItems(t *testing.T) {
 		// The partition key is the stream, so a Query never returns another
 		// stream's items; two aggregate types sharing a key stay apart.
 		a := streamOf(t)
-		c := es.StreamID{AggregateType: "Other", Key: a.Key}
+		c := backend.StreamID{AggregateType: "Other", Key: a.Key}
 		mustAppend(t, b, a, 0, 1)
 		if n := len(load(t, b, c, 0)); n != 0 {
 			t.Fatalf("%d records leaked across streams", n)
@@ -468,13 +483,13 @@ func TestCorruptSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := ss.Get(bg, s)
-			var ce *CorruptItemError
-			if !errors.Is(err, es.ErrInvalidSnapshot) || !errors.Is(err, es.ErrCorruptStream) || !errors.As(err, &ce) {
-				t.Fatalf("got %v, want ErrInvalidSnapshot and *CorruptItemError", err)
+			var ce *backend.CorruptError
+			if !errors.Is(err, backend.ErrInvalidSnapshot) || !errors.Is(err, backend.ErrCorruptStream) || !errors.As(err, &ce) {
+				t.Fatalf("got %v, want ErrInvalidSnapshot and *backend.CorruptError", err)
 			}
 			// A later good snapshot replaces the corrupt one (and any
 			// good one does when the corrupt one's sequence is unreadable).
-			if err := ss.Put(bg, es.Snapshot{Stream: s, Sequence: 4, Version: 2, State: []byte("ok")}); err != nil {
+			if err := ss.Put(bg, backend.Snapshot{Stream: s, Sequence: 4, Version: 2, State: []byte("ok")}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := ss.Get(bg, s)
@@ -498,7 +513,7 @@ func TestConnectionErrorsAreRetried(t *testing.T) {
 		}
 		return pass
 	})
-	if err := b.Append(bg, s, 0, recs(s, 1, 1, "x")); err != nil {
+	if err := appendRecs(bg, b, s, 0, recs(s, 1, 1, "x")); err != nil {
 		t.Fatalf("Append after one dropped connection: %v", err)
 	}
 	if n := p.count("PutItem"); n != 2 {

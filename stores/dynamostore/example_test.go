@@ -1,17 +1,18 @@
-package dynamodb_test
+package dynamostore_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	es "github.com/aggregatekit/eventsourcing"
-	esdynamodb "github.com/aggregatekit/eventsourcing/stores/dynamodb"
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/stores/dynamostore"
 )
 
 // Counted is the event of the example's aggregate.
@@ -29,30 +30,29 @@ type Counter struct {
 func (c *Counter) HandleCount(cmd Count) ([]es.Event, error) { return []es.Event{Counted(cmd)}, nil }
 func (c *Counter) ReplayCounted(e Counted)                   { c.Total += e.By }
 
-// A store over a table in DynamoDB (here DynamoDB Local or dynalite on port
-// 8000; drop BaseEndpoint to reach AWS). The example needs a server, so it
-// is compiled but not run.
+// An event store over a table in Amazon DynamoDB. The client comes from the
+// usual AWS configuration (environment, shared files, instance role); the
+// example needs AWS, so it is compiled but not run.
 func Example() {
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("eu-west-1"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String("http://127.0.0.1:8000")
-	})
+	client := dynamodb.NewFromConfig(cfg)
 
 	// Once, at deployment (or create the table with your own tools; the
-	// package documentation gives the schema).
-	if err := esdynamodb.CreateTable(ctx, client, "events"); err != nil {
+	// package documentation gives the layout).
+	if err := dynamostore.CreateTable(ctx, client, "events"); err != nil {
 		log.Fatal(err)
 	}
-	store, err := esdynamodb.NewStore(ctx, client, "events")
-	if errors.Is(err, esdynamodb.ErrTableSchema) {
-		log.Fatalf("the table was created with another key schema: %v", err)
+	b, err := dynamostore.NewBackend(ctx, client, "events")
+	if errors.Is(err, dynamostore.ErrTableSchema) {
+		log.Fatalf("the table does not have the layout of this package: %v", err)
 	} else if err != nil {
 		log.Fatal(err)
 	}
+	store := es.NewStore(b)
 	defer store.Close() // the client stays open: it is yours
 
 	registry := es.NewStandardEventRegistry("Example")
@@ -64,31 +64,55 @@ func Example() {
 	if err := c.AutomaticWireup(c); err != nil {
 		log.Fatal(err)
 	}
-	// One Query (the events since the last load) and one PutItem.
+	// One Query (the events since the last load) and one PutItem, which
+	// also leaves the commit pending in the outbox.
 	if err := c.Handle(ctx, Count{By: 1}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(c.Total, c.SequenceNumber())
 }
 
-// Handling a commit too large for one DynamoDB item.
-func ExampleBackend_Append_tooLarge() {
+// A client for DynamoDB Local or dynalite on this machine, for development
+// and tests.
+func ExampleLocalClient() {
+	client := dynamostore.LocalClient("http://127.0.0.1:8000", "")
+	o := client.Options()
+	fmt.Println(o.Region, *o.BaseEndpoint)
+	// Output: us-east-1 http://127.0.0.1:8000
+}
+
+// A relay loop over the outbox: take pending commits, hand them to a
+// broker, mark them published. A crash between the two publishes them again
+// after the restart, so the broker de-duplicates by commit ID. It needs a
+// server, so it is compiled but not run.
+func ExampleBackend_Pending() {
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	client := dynamostore.LocalClient("http://127.0.0.1:8000", "")
+	b, err := dynamostore.NewBackend(ctx, client, "events")
 	if err != nil {
 		log.Fatal(err)
 	}
-	backend, err := esdynamodb.NewBackend(ctx, dynamodb.NewFromConfig(cfg), "events")
-	if err != nil {
-		log.Fatal(err)
+	defer b.Close()
+	publish := func(c backend.Commit) error { // your broker, keyed by c.ID
+		fmt.Println("publish", c.ID, c.Stream, c.First(), c.Last())
+		return nil
 	}
-	stream := es.StreamID{AggregateType: "Document", Key: "doc-1"}
-	huge := es.Record{Stream: stream, Sequence: 1, EventType: "Uploaded", Data: make([]byte, 500<<10)}
-	err = backend.Append(ctx, stream, 0, []es.Record{huge})
-	var tooLarge *es.CommitTooLargeError
-	if errors.As(err, &tooLarge) {
-		// Nothing was written. Store the payload elsewhere (S3, say) and
-		// commit an event holding its reference, or split the command.
-		fmt.Printf("%d bytes, limit %d\n", tooLarge.Size, tooLarge.Limit)
+	for ctx.Err() == nil {
+		var done []backend.CommitRef
+		for c, err := range b.Pending(ctx, 100) {
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := publish(c); err != nil {
+				break // keep the stream order: retry from here next time
+			}
+			done = append(done, c.Ref())
+		}
+		if err := b.MarkPublished(ctx, done); err != nil {
+			log.Print(err) // published again next time
+		}
+		if len(done) == 0 {
+			time.Sleep(time.Second)
+		}
 	}
 }

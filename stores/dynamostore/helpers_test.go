@@ -1,4 +1,4 @@
-package dynamodb
+package dynamostore
 
 import (
 	"context"
@@ -15,10 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/aggregatekit/eventsourcing/internal/testenv"
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
 )
 
 // clientOpt adjusts the options of a test client.
@@ -44,19 +45,15 @@ func withEndpoint(url string) clientOpt {
 }
 
 // newClient returns a client of the test server (skipping or failing the
-// test, through testenv, when there is none).
+// test, through testkit, when there is none), made by LocalClient.
 func newClient(tb testing.TB, opts ...clientOpt) *ddb.Client {
 	tb.Helper()
-	endpoint := testenv.Get(tb, testenv.DynamoDBEndpoint)
-	o := ddb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	endpoint := testkit.Get(tb, testkit.DynamoDBEndpoint)
+	fns := make([]func(*ddb.Options), len(opts))
+	for i, o := range opts {
+		fns[i] = o
 	}
-	for _, f := range opts {
-		f(&o)
-	}
-	return ddb.New(o)
+	return LocalClient(endpoint, "", fns...)
 }
 
 var (
@@ -184,4 +181,51 @@ func (p *proxy) setDecide(f func(op string, n int) fault) {
 	defer p.mu.Unlock()
 	p.decide = f
 	p.counts = map[string]int{}
+}
+
+var testIDs atomic.Int64
+
+// newID returns a commit ID unique to this test run.
+func newID() string { return "t-" + tableRand + "-" + strconv.FormatInt(testIDs.Add(1), 10) }
+
+// commitOf returns the commit of records after expected, under a new ID.
+func commitOf(s backend.StreamID, expected int64, records []backend.Record) backend.Commit {
+	c := backend.Commit{Stream: s, Expected: expected, ID: newID(), Records: make([]backend.Record, len(records))}
+	for i, r := range records {
+		r.CommitID = c.ID
+		c.Records[i] = r
+	}
+	return c
+}
+
+// appendRecs appends records after expected as one commit under a new ID.
+func appendRecs(ctx context.Context, b backend.Backend, s backend.StreamID, expected int64, records []backend.Record) error {
+	return b.Append(ctx, commitOf(s, expected, records))
+}
+
+// newTableWithoutIndex creates a fresh table with the key schema of the
+// package but no outbox index (as earlier versions made them), deleted when
+// the test ends.
+func newTableWithoutIndex(tb testing.TB, client *ddb.Client) string {
+	tb.Helper()
+	table := tableName(tb)
+	_, err := client.CreateTable(context.Background(), &ddb.CreateTableInput{
+		TableName: aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrStream), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSeq), AttributeType: types.ScalarAttributeTypeN},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrStream), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSeq), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		tb.Fatalf("CreateTable(%s): %v", table, err)
+	}
+	tb.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return table
 }
