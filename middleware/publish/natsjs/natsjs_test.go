@@ -478,3 +478,31 @@ func TestStaleViewIsRefusedByTheServer(t *testing.T) {
 	}
 	checkExactlyOnce(t, st, root, cs)
 }
+
+// A subject the named JetStream stream does not capture, or a stream name
+// that is not the one capturing the subject, is reported, and nothing is
+// stored.
+func TestUncapturedSubjectIsReported(t *testing.T) {
+	t.Parallel()
+	js := connect(t, natsgo.Timeout(2*time.Second))
+	st, root := newStream(t, js, time.Minute)
+	other, _ := newStream(t, js, time.Minute)
+	c := sampleCommit(backend.StreamID{AggregateType: "T", Key: "k"}, 0, "u-1")
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := publisher(t, js, st, root+"x").PublishCommits(short, []backend.Commit{c}); err == nil {
+		t.Fatal("publishing to a subject no stream captures succeeded")
+	}
+	wrong, err := natsjs.New(js, streamName(other), natsjs.WithSubjectPrefix(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wrong.PublishCommits(ctx, []backend.Commit{c}); err == nil {
+		t.Fatal("publishing with the wrong stream name succeeded")
+	}
+	for _, s := range []jetstream.Stream{st, other} {
+		if info, err := s.Info(ctx); err != nil || info.State.Msgs != 0 {
+			t.Fatalf("stream holds %v messages (%v)", info.State.Msgs, err)
+		}
+	}
+}

@@ -149,7 +149,18 @@ func TestThreeRelays(t *testing.T) {
 					}
 					return src.drained("nats-0", "nats-1", "nats-2")
 				})
-				checkExactlyOnce(t, st, root, stored(t, src.feed))
+				all := stored(t, src.feed)
+				checkExactlyOnce(t, st, root, all)
+				var sum int64
+				for _, r := range rs {
+					sum += r.Stats().Commits
+					if names == "separate" && src.outbox == nil {
+						waitFor(t, "each relay", 30*time.Second, func() bool { return r.Stats().Commits == int64(len(all)) })
+					}
+				}
+				if sum < int64(len(all)) {
+					t.Fatalf("the relays confirmed %d commits in all, %d are stored", sum, len(all))
+				}
 				switch {
 				case src.outbox != nil:
 					src.checkNothingPending(t, "")
