@@ -1,7 +1,9 @@
 package dynamostore
 
 import (
+	"bytes"
 	"context"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"regexp"
@@ -112,9 +114,10 @@ type proxy struct {
 	status int    // status of injected errors
 	code   string // __type of injected errors
 
-	mu     sync.Mutex
-	counts map[string]int
-	decide func(op string, n int) fault
+	mu      sync.Mutex
+	counts  map[string]int
+	decide  func(op string, n int) fault
+	rewrite func(op string, req, resp []byte) []byte // edits answers; nil: none
 }
 
 func newProxy(status int, code string, decide func(op string, n int) fault) *proxy {
@@ -146,7 +149,41 @@ func (p *proxy) Do(req *http.Request) (*http.Response, error) {
 		_ = resp.Body.Close()
 		return p.injected(req), nil
 	}
-	return p.next.Do(req)
+	p.mu.Lock()
+	rewrite := p.rewrite
+	p.mu.Unlock()
+	if rewrite == nil {
+		return p.next.Do(req)
+	}
+	var reqBody []byte
+	if req.Body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	resp, err := p.next.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = rewrite(op, reqBody, body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	return resp, nil
+}
+
+func (p *proxy) setRewrite(f func(op string, req, resp []byte) []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rewrite = f
 }
 
 func (p *proxy) injected(req *http.Request) *http.Response {

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,5 +319,42 @@ func TestPendingCorruptItem(t *testing.T) {
 	var ce *backend.CorruptError
 	if !errors.As(got, &ce) || ce.Stream != s || ce.Sequence != 1 {
 		t.Fatalf("got %v, want a *backend.CorruptError naming %s at 1", got, s)
+	}
+}
+
+// The index of real DynamoDB may still list a commit a moment after it was
+// marked published, or deleted: Pending checks every listed commit against
+// the table and yields only those still pending. The test server's index
+// never lags, so the test adds such entries to its answers.
+func TestPendingStaleIndex(t *testing.T) {
+	p := newProxy(500, "x", nil)
+	client := newClient(t, withHTTP(p))
+	table := newTable(t, client)
+	b, err := NewBackend(bg, client, table, WithBoundaryCache(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := streamOf(t)
+	mustAppend(t, b, s, 0, 1)
+	mustAppend(t, b, s, 1, 1)
+	if err := b.MarkPublished(bg, refs(pendingOf(t, b, 1))); err != nil {
+		t.Fatal(err)
+	}
+	shard := strconv.Itoa(shardOf(s.String()))
+	stale := func(seq string) string {
+		return `{"stream":{"S":` + strconv.Quote(s.String()) + `},"seq":{"N":"` + seq + `"},"ob":{"N":"` + shard + `"},"obt":{"N":"1"}}`
+	}
+	p.setRewrite(func(op string, req, resp []byte) []byte {
+		if op != "Query" || !strings.Contains(string(req), `"IndexName":"outbox"`) || !strings.Contains(string(req), `":shard":{"N":"`+shard+`"}`) {
+			return resp
+		}
+		// Listed first (obt 1): commit 1, published, and 7, deleted.
+		return []byte(strings.Replace(string(resp), `"Items":[`, `"Items":[`+stale("1")+`,`+stale("7")+`,`, 1))
+	})
+	if got := spans(pendingOf(t, b, 0)); got != "2-2" {
+		t.Fatalf("Pending yields [%s], want 2-2 only", got)
+	}
+	if got := spans(pendingOf(t, b, 1)); got != "" {
+		t.Fatalf("Pending(1) yields [%s], want nothing (the one listed entry is stale)", got)
 	}
 }
