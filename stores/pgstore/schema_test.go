@@ -206,7 +206,9 @@ func TestQuotedSchemaName(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t, 4)
 	schema := newSchema(t, pool) + `-Mixed "Case" 'q'; DROP TABLE x;--`
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`) })
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+	})
 	b := newBackend(t, pool, schema)
 	s := backend.StreamID{AggregateType: "Probe", Key: "quoted"}
 	if err := b.Append(ctx, testCommit(s, 0, 3, "quoted-1")); err != nil {
