@@ -13,71 +13,29 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
-	esmongo "github.com/aggregatekit/eventsourcing/stores/mongo"
-	"github.com/aggregatekit/eventsourcing/storetest"
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
+	"github.com/aggregatekit/eventsourcing/stores/mongostore"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
-
-// fixture is a Backend on a collection of its own, plus a raw handle on
-// that collection.
-type fixture struct {
-	client *mongo.Client
-	db     string
-	name   string
-	coll   *mongo.Collection
-	b      *esmongo.Backend
-}
-
-func newFixture(t *testing.T, opts ...esmongo.Option) *fixture {
-	t.Helper()
-	client := connect(t)
-	f := &fixture{client: client, db: newDatabase(t, client), name: newCollection()}
-	f.coll = client.Database(f.db).Collection(f.name)
-	b, err := esmongo.NewBackend(context.Background(), client, f.db, f.name, opts...)
-	if err != nil {
-		t.Fatalf("NewBackend: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	f.b = b
-	return f
-}
-
-func stream(key string) es.StreamID { return es.StreamID{AggregateType: "Probe", Key: key} }
-
-func recs(s es.StreamID, first int64, n int) []es.Record {
-	out := make([]es.Record, n)
-	for i := range out {
-		out[i] = es.Record{Stream: s, Sequence: first + int64(i), EventType: "Added",
-			Data: []byte(fmt.Sprintf(`{"id":"e%d"}`, first+int64(i))), Timestamp: time.Now().UTC()}
-	}
-	return out
-}
-
-func load(ctx context.Context, b es.Backend, s es.StreamID, after int64) ([]es.Record, error) {
-	var out []es.Record
-	for r, err := range b.Load(ctx, s, after) {
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
 
 func TestMetadataAndTimeEdgeCases(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	s := stream("edge")
-	md := es.Metadata{"a.b": "dotted", "$c": "dollar", "": "empty key", "nul": "x\x00y", "ключ": "значение"}
-	in := []es.Record{
-		{Stream: s, Sequence: 1, EventType: "A", Data: []byte{0}, Timestamp: time.Time{}, Metadata: md},
-		{Stream: s, Sequence: 2, EventType: "B", Data: nil, Timestamp: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)},
-		{Stream: s, Sequence: 3, EventType: "C", Data: []byte("z"), Timestamp: time.Date(2262, 4, 11, 23, 47, 16, 854_775_807, time.UTC)},
+	md := backend.Metadata{"a.b": "dotted", "$c": "dollar", "nul": "x\x00y", "ключ": "значение", "empty value": ""}
+	c := commitOf(s, 0, 3)
+	for i, r := range []backend.Record{
+		{Data: []byte{0}, Timestamp: time.Time{}, Metadata: md},
+		{Data: nil, Timestamp: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)},
+		{Data: []byte("z"), Timestamp: time.Date(2262, 4, 11, 23, 47, 16, 854_775_807, time.UTC)},
+	} {
+		c.Records[i].Data, c.Records[i].Timestamp, c.Records[i].Metadata = r.Data, r.Timestamp, r.Metadata
 	}
-	if err := f.b.Append(ctx, s, 0, in); err != nil {
+	if err := f.b.Append(ctx, c); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 	got, err := load(ctx, f.b, s, 0)
@@ -85,8 +43,8 @@ func TestMetadataAndTimeEdgeCases(t *testing.T) {
 		t.Fatalf("Load: %d records, %v", len(got), err)
 	}
 	for i, g := range got {
-		w := in[i]
-		if !g.Timestamp.Equal(w.Timestamp) || !bytes.Equal(g.Data, w.Data) || len(g.Metadata) != len(w.Metadata) {
+		w := c.Records[i]
+		if !g.Timestamp.Equal(w.Timestamp) || !bytes.Equal(g.Data, w.Data) || len(g.Metadata) != len(w.Metadata) || g.CommitID != c.ID {
 			t.Errorf("record %d: got %v %q %v, want %v %q %v", i, g.Timestamp, g.Data, g.Metadata, w.Timestamp, w.Data, w.Metadata)
 		}
 		for k, v := range w.Metadata {
@@ -105,17 +63,17 @@ func TestKeysSharingAPrefix(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	a, b := stream("k"), stream("k/5")
-	for _, s := range []es.StreamID{a, b, stream("k/0000000000000000001"), {AggregateType: "Probe2", Key: "k"}} {
-		if err := f.b.Append(ctx, s, 0, recs(s, 1, 2)); err != nil {
+	for _, s := range []backend.StreamID{a, b, stream("k/0000000000000000001"), {AggregateType: "Probe2", Key: "k"}} {
+		if err := f.b.Append(ctx, commitOf(s, 0, 2)); err != nil {
 			t.Fatalf("Append %s: %v", s, err)
 		}
 	}
-	for _, s := range []es.StreamID{a, b} {
+	for _, s := range []backend.StreamID{a, b} {
 		got, err := load(ctx, f.b, s, 0)
 		if err != nil || len(got) != 2 {
 			t.Fatalf("Load %s: %d records, %v", s, len(got), err)
 		}
-		if err := f.b.Append(ctx, s, 2, recs(s, 3, 1)); err != nil {
+		if err := f.b.Append(ctx, commitOf(s, 2, 1)); err != nil {
 			t.Fatalf("Append %s at 2: %v", s, err)
 		}
 	}
@@ -127,18 +85,18 @@ func TestCommitTooLarge(t *testing.T) {
 	counter := &commandCounter{counts: map[string]int{}}
 	client := connect(t, options.Client().SetMonitor(counter.monitor()))
 	counter.db = newDatabase(t, client)
-	b, err := esmongo.NewBackend(ctx, client, counter.db, newCollection(), esmongo.WithMaxCommitSize(4096))
+	b, err := mongostore.NewBackend(ctx, client, counter.db, newCollection(), mongostore.WithMaxCommitSize(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	s := stream("big")
-	big := recs(s, 1, 2)
-	big[1].Data = bytes.Repeat([]byte("x"), 5000)
+	big := commitOf(s, 0, 2)
+	big.Records[1].Data = bytes.Repeat([]byte("x"), 5000)
 	counter.take()
-	err = b.Append(ctx, s, 0, big)
-	var tooLarge *es.CommitTooLargeError
-	if !errors.As(err, &tooLarge) || !errors.Is(err, es.ErrCommitTooLarge) {
+	err = b.Append(ctx, big)
+	var tooLarge *backend.CommitTooLargeError
+	if !errors.As(err, &tooLarge) || !errors.Is(err, backend.ErrCommitTooLarge) {
 		t.Fatalf("got %v, want *CommitTooLargeError", err)
 	}
 	if tooLarge.Events != 2 || tooLarge.Limit != 4096 || tooLarge.Size <= 5000 || tooLarge.Stream != s {
@@ -153,24 +111,24 @@ func TestCommitTooLarge(t *testing.T) {
 
 	// The default limit: two 9 MiB events are refused, one event just under
 	// the limit is stored and loads back intact.
-	d, err := esmongo.NewBackend(ctx, client, counter.db, newCollection())
+	d, err := mongostore.NewBackend(ctx, client, counter.db, newCollection())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	huge := recs(s, 1, 2)
-	huge[0].Data = make([]byte, 9<<20)
-	huge[1].Data = make([]byte, 9<<20)
-	if err := d.Append(ctx, s, 0, huge); !errors.As(err, &tooLarge) || tooLarge.Limit != esmongo.DefaultMaxCommitSize {
+	huge := commitOf(s, 0, 2)
+	huge.Records[0].Data = make([]byte, 9<<20)
+	huge.Records[1].Data = make([]byte, 9<<20)
+	if err := d.Append(ctx, huge); !errors.As(err, &tooLarge) || tooLarge.Limit != mongostore.DefaultMaxCommitSize {
 		t.Fatalf("18 MiB commit: got %v, want *CommitTooLargeError at the default limit", err)
 	}
-	fits := recs(s, 1, 1)
-	fits[0].Data = bytes.Repeat([]byte{0xa5}, esmongo.DefaultMaxCommitSize-1024)
-	if err := d.Append(ctx, s, 0, fits); err != nil {
+	fits := commitOf(s, 0, 1)
+	fits.Records[0].Data = bytes.Repeat([]byte{0xa5}, mongostore.DefaultMaxCommitSize-1024)
+	if err := d.Append(ctx, fits); err != nil {
 		t.Fatalf("commit just under the default limit: %v", err)
 	}
 	got, err := load(ctx, d, s, 0)
-	if err != nil || len(got) != 1 || !bytes.Equal(got[0].Data, fits[0].Data) {
+	if err != nil || len(got) != 1 || !bytes.Equal(got[0].Data, fits.Records[0].Data) {
 		t.Fatalf("large commit round trip: %d records, %v", len(got), err)
 	}
 }
@@ -183,22 +141,22 @@ func TestCommitTooLarge(t *testing.T) {
 func TestExpectedAheadOrInsideCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	for name, opts := range map[string][]esmongo.Option{
+	for name, opts := range map[string][]mongostore.Option{
 		"default": nil,
-		"noCache": {esmongo.WithBoundaryCache(0)},
+		"noCache": {mongostore.WithBoundaryCache(0)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, opts...)
 			s := stream("ahead")
-			if err := f.b.Append(ctx, s, 0, recs(s, 1, 3)); err != nil {
+			if err := f.b.Append(ctx, commitOf(s, 0, 3)); err != nil {
 				t.Fatal(err)
 			}
-			if err := f.b.Append(ctx, s, 3, recs(s, 4, 2)); err != nil { // commits 1-3, 4-5
+			if err := f.b.Append(ctx, commitOf(s, 3, 2)); err != nil { // commits 1-3, 4-5
 				t.Fatal(err)
 			}
-			newBackend := func() *esmongo.Backend {
-				b, err := esmongo.NewBackend(ctx, f.client, f.db, f.name, opts...)
+			newBackend := func() *mongostore.Backend {
+				b, err := mongostore.NewBackend(ctx, f.client, f.db, f.name, opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -208,9 +166,9 @@ func TestExpectedAheadOrInsideCommit(t *testing.T) {
 			if got, err := load(ctx, loaded, s, 0); err != nil || len(got) != 5 {
 				t.Fatalf("load: %d records, %v", len(got), err)
 			}
-			for who, b := range map[string]*esmongo.Backend{"writer": f.b, "loaded": loaded, "fresh": newBackend()} {
+			for who, b := range map[string]*mongostore.Backend{"writer": f.b, "loaded": loaded, "fresh": newBackend()} {
 				for _, expected := range []int64{0, 1, 2, 3, 4, 6, 7, 1000} {
-					if err := b.Append(ctx, s, expected, recs(s, expected+1, 1)); !errors.Is(err, es.ErrConcurrency) {
+					if err := b.Append(ctx, commitOf(s, expected, 1)); !errors.Is(err, backend.ErrConcurrency) {
 						t.Fatalf("%s: expected %d with head 5: got %v, want ErrConcurrency", who, expected, err)
 					}
 				}
@@ -219,16 +177,16 @@ func TestExpectedAheadOrInsideCommit(t *testing.T) {
 				t.Fatalf("conflicting appends stored documents: %d in the collection (%v)", n, err)
 			}
 			// The right expected still works, from each kind of Backend.
-			if err := f.b.Append(ctx, s, 5, recs(s, 6, 2)); err != nil {
+			if err := f.b.Append(ctx, commitOf(s, 5, 2)); err != nil {
 				t.Fatalf("writer: append at the head: %v", err)
 			}
-			if err := loaded.Append(ctx, s, 5, recs(s, 6, 1)); !errors.Is(err, es.ErrConcurrency) {
+			if err := loaded.Append(ctx, commitOf(s, 5, 1)); !errors.Is(err, backend.ErrConcurrency) {
 				t.Fatalf("loaded: append at a head that moved on: got %v, want ErrConcurrency", err)
 			}
-			if err := newBackend().Append(ctx, s, 7, recs(s, 8, 1)); err != nil {
+			if err := newBackend().Append(ctx, commitOf(s, 7, 1)); err != nil {
 				t.Fatalf("fresh: append at the head: %v", err)
 			}
-			if err := f.b.Append(ctx, s, 7, recs(s, 8, 1)); !errors.Is(err, es.ErrConcurrency) {
+			if err := f.b.Append(ctx, commitOf(s, 7, 1)); !errors.Is(err, backend.ErrConcurrency) {
 				t.Fatalf("writer: append at its stale head: got %v, want ErrConcurrency", err)
 			}
 			if got, err := load(ctx, newBackend(), s, 0); err != nil || len(got) != 8 {
@@ -240,10 +198,10 @@ func TestExpectedAheadOrInsideCommit(t *testing.T) {
 
 func TestLoadCancelledMidway(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, esmongo.WithBatchSize(1))
+	f := newFixture(t, mongostore.WithBatchSize(1))
 	s := stream("cancel")
 	for i := int64(0); i < 4; i++ {
-		if err := f.b.Append(context.Background(), s, i, recs(s, i+1, 1)); err != nil {
+		if err := f.b.Append(context.Background(), commitOf(s, i, 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,7 +237,7 @@ func TestClosed(t *testing.T) {
 	if err := f.b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := f.b.EnsureIndexes(ctx); !errors.Is(err, es.ErrClosed) {
+	if err := f.b.EnsureIndexes(ctx); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("EnsureIndexes after Close: %v", err)
 	}
 	// A backend that does not own its client leaves it connected.
@@ -293,7 +251,7 @@ func TestOpenOwnsClient(t *testing.T) {
 	client := connect(t)
 	db := newDatabase(t, client)
 	ctx := context.Background()
-	b, err := esmongo.Open(ctx, mongoURI(t), db, newCollection())
+	b, err := mongostore.Open(ctx, mongoURI(t), db, newCollection())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,10 +263,10 @@ func TestOpenOwnsClient(t *testing.T) {
 		t.Fatalf("ping through the client of a closed Open backend: %v, want ErrClientDisconnected", err)
 	}
 	s := stream("owned")
-	if err := b.Append(ctx, s, 0, recs(s, 1, 1)); !errors.Is(err, es.ErrClosed) {
+	if err := b.Append(ctx, commitOf(s, 0, 1)); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("Append after Close: %v", err)
 	}
-	if _, err := load(ctx, b, s, 0); !errors.Is(err, es.ErrClosed) {
+	if _, err := load(ctx, b, s, 0); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("Load after Close: %v", err)
 	}
 }
@@ -318,12 +276,12 @@ func TestOpenOwnsClient(t *testing.T) {
 // own getMore.
 func TestSmallBatches(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, esmongo.WithBatchSize(1))
+	f := newFixture(t, mongostore.WithBatchSize(1))
 	ctx := context.Background()
 	s := stream("batches")
 	head := int64(0)
 	for _, n := range []int{3, 1, 4, 1, 5} {
-		if err := f.b.Append(ctx, s, head, recs(s, head+1, n)); err != nil {
+		if err := f.b.Append(ctx, commitOf(s, head, n)); err != nil {
 			t.Fatal(err)
 		}
 		head += int64(n)
@@ -370,7 +328,7 @@ func TestUnreachableServer(t *testing.T) {
 	addr := closedPort(t)
 
 	// A short server selection timeout in the URI bounds Open.
-	_, err := esmongo.Open(context.Background(), "mongodb://"+addr+"/?serverSelectionTimeoutMS=200&connectTimeoutMS=200", "db", "events")
+	_, err := mongostore.Open(context.Background(), "mongodb://"+addr+"/?serverSelectionTimeoutMS=200&connectTimeoutMS=200", "db", "events")
 	if !mongo.IsTimeout(err) {
 		t.Fatalf("Open of a closed port: got %v, want a server selection timeout", err)
 	}
@@ -378,11 +336,11 @@ func TestUnreachableServer(t *testing.T) {
 	// So does a context deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = esmongo.Open(ctx, "mongodb://"+addr+"/", "db", "events")
+	_, err = mongostore.Open(ctx, "mongodb://"+addr+"/", "db", "events")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Open of a closed port with a deadline: got %v, want context.DeadlineExceeded", err)
 	}
-	if _, err := esmongo.Open(context.Background(), "not a uri", "db", "events"); err == nil {
+	if _, err := mongostore.Open(context.Background(), "not a uri", "db", "events"); err == nil {
 		t.Fatal("Open of a malformed URI succeeded")
 	}
 }
@@ -446,23 +404,23 @@ func TestServerGoesAway(t *testing.T) {
 	ctx := context.Background()
 	direct := connect(t)
 	db := newDatabase(t, direct)
-	b, err := esmongo.Open(ctx, "mongodb://"+p.l.Addr().String()+"/?directConnection=true&serverSelectionTimeoutMS=300", db, newCollection())
+	b, err := mongostore.Open(ctx, "mongodb://"+p.l.Addr().String()+"/?directConnection=true&serverSelectionTimeoutMS=300", db, newCollection())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	s := stream("away")
-	if err := b.Append(ctx, s, 0, recs(s, 1, 1)); err != nil {
+	if err := b.Append(ctx, commitOf(s, 0, 1)); err != nil {
 		t.Fatal(err)
 	}
 	p.stop()
 
-	err = b.Append(ctx, s, 1, recs(s, 2, 1))
-	if err == nil || errors.Is(err, es.ErrConcurrency) {
+	err = b.Append(ctx, commitOf(s, 1, 1))
+	if err == nil || errors.Is(err, backend.ErrConcurrency) {
 		t.Fatalf("Append without a server: got %v, want a connection error", err)
 	}
 	_, err = load(ctx, b, s, 0)
-	if err == nil || errors.Is(err, es.ErrCorruptStream) {
+	if err == nil || errors.Is(err, backend.ErrCorruptStream) {
 		t.Fatalf("Load without a server: got %v, want a connection error", err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -480,17 +438,17 @@ func TestIndexes(t *testing.T) {
 
 	// Verification only, on a collection without the index.
 	name := newCollection()
-	if _, err := esmongo.NewBackend(ctx, client, db, name, esmongo.WithoutIndexCreation()); !errors.Is(err, esmongo.ErrIndexMissing) {
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutIndexCreation()); !errors.Is(err, mongostore.ErrIndexMissing) {
 		t.Fatalf("verify-only on a new collection: got %v, want ErrIndexMissing", err)
 	}
-	b, err := esmongo.NewBackend(ctx, client, db, name)
+	b, err := mongostore.NewBackend(ctx, client, db, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := b.EnsureIndexes(ctx); err != nil {
 		t.Fatalf("EnsureIndexes again: %v", err)
 	}
-	if _, err := esmongo.NewBackend(ctx, client, db, name, esmongo.WithoutIndexCreation()); err != nil {
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutIndexCreation()); err != nil {
 		t.Fatalf("verify-only after creation: %v", err)
 	}
 
@@ -503,15 +461,39 @@ func TestIndexes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := esmongo.NewBackend(ctx, client, db, name); err != nil {
+	// Without the pending marker, that index is all a Backend needs.
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutIndexCreation(), mongostore.WithoutOutbox()); err != nil {
+		t.Fatalf("verify-only without the pending marker, over an operator's index: %v", err)
+	}
+	// With it (the default), the pending index is missing.
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutIndexCreation()); !errors.Is(err, mongostore.ErrIndexMissing) ||
+		!strings.Contains(err.Error(), "pending") {
+		t.Fatalf("verify-only without the pending index: got %v, want ErrIndexMissing naming it", err)
+	}
+	if _, err := mongostore.NewBackend(ctx, client, db, name); err != nil {
 		t.Fatalf("NewBackend over an operator's index: %v", err)
 	}
 	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(specs) != 2 { // _id_ and ops_made
-		t.Fatalf("a second index was created beside the operator's: %v", specs)
+	if len(specs) != 3 { // _id_, ops_made and pending
+		t.Fatalf("a second index was created beside the operator's, or no pending index: %v", specs)
+	}
+	for _, spec := range specs {
+		if spec.Name == "pending" && (spec.Unique != nil && *spec.Unique || len(spec.KeysDocument) == 0) {
+			t.Fatalf("pending index: %+v", spec)
+		}
+	}
+
+	// A Backend without the pending marker creates no pending index.
+	name = newCollection()
+	coll = client.Database(db).Collection(name)
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutOutbox()); err != nil {
+		t.Fatal(err)
+	}
+	if specs, err := coll.Indexes().ListSpecifications(ctx); err != nil || len(specs) != 2 {
+		t.Fatalf("indexes of a collection made without the pending marker: %v, %v", specs, err)
 	}
 
 	// A non-unique index with the right keys does not.
@@ -522,30 +504,31 @@ func TestIndexes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := esmongo.NewBackend(ctx, client, db, name, esmongo.WithoutIndexCreation()); !errors.Is(err, esmongo.ErrIndexMissing) {
+	if _, err := mongostore.NewBackend(ctx, client, db, name, mongostore.WithoutIndexCreation()); !errors.Is(err, mongostore.ErrIndexMissing) {
 		t.Fatalf("verify-only over a non-unique index: got %v, want ErrIndexMissing", err)
 	}
 }
 
-// TestProbeRoundTripKinds runs a real aggregate through NewStore.
+// TestStoreWithAggregate runs a real aggregate through es.NewStore.
 func TestStoreWithAggregate(t *testing.T) {
 	t.Parallel()
 	client := connect(t)
 	db := newDatabase(t, client)
 	ctx := context.Background()
-	store, err := esmongo.NewStore(ctx, client, db, newCollection())
+	b, err := mongostore.NewBackend(ctx, client, db, newCollection())
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := es.NewStore(b)
 	defer store.Close()
-	p, err := storetest.NewProbe("k", "", storetest.NewRegistry(), store)
+	p, err := probe.New("k", "", probe.NewRegistry(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Handle(ctx, storetest.Add{Batch: "a", Size: 3}); err != nil {
+	if err := p.Handle(ctx, probe.Add{Batch: "a", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := storetest.NewProbe("k", "", storetest.NewRegistry(), store)
+	q, _ := probe.New("k", "", probe.NewRegistry(), store)
 	if err := q.Refresh(ctx); err != nil || q.Count != 3 {
 		t.Fatalf("Refresh: count %d, %v", q.Count, err)
 	}

@@ -59,10 +59,10 @@ func TestBackendConformanceNoCache(t *testing.T) {
 
 // Without the pending marker the Backend is the same store, minus the
 // outbox.
-func TestBackendConformanceWithoutPendingMarker(t *testing.T) {
+func TestBackendConformanceWithoutOutbox(t *testing.T) {
 	t.Parallel()
 	client := connect(t)
-	open, second := conformanceBackend(client, newDatabase(t, client), mongostore.WithoutPendingMarker())
+	open, second := conformanceBackend(client, newDatabase(t, client), mongostore.WithoutOutbox())
 	backendtest.RunBackend(t, open, second)
 }
 

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestDocIDOrder(t *testing.T) {
-	s := es.StreamID{AggregateType: "Order", Key: "k/1"}
+	s := backend.StreamID{AggregateType: "Order", Key: "k/1"}
 	seqs := []int64{0, 1, 9, 10, 99, 100, 1 << 40, math.MaxInt64}
 	ids := make([]string, len(seqs))
 	for i, q := range seqs {
@@ -47,25 +47,39 @@ func TestTimeSplitRoundTrip(t *testing.T) {
 }
 
 func TestEncodeDecodeCommit(t *testing.T) {
-	s := es.StreamID{AggregateType: "Order", Key: "42"}
+	s := backend.StreamID{AggregateType: "Order", Key: "42"}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 987_654_321, time.UTC)
-	md := es.Metadata{"a.b": "1", "$c": "2", "": "empty key", "nul": "x\x00y"}
-	in := []es.Record{
+	md := backend.Metadata{"a.b": "1", "$c": "2", "nul": "x\x00y"}
+	in := []backend.Record{
 		{Stream: s, Sequence: 5, EventType: "A", Data: []byte{0, 1, 0xff}, Timestamp: t0, Metadata: md},
 		{Stream: s, Sequence: 6, EventType: "B", Data: nil, Timestamp: t0, Metadata: md},
 		{Stream: s, Sequence: 7, EventType: "C", Data: []byte("x"), Timestamp: t0.Add(time.Nanosecond)},
-		{Stream: s, Sequence: 8, EventType: "D", Data: []byte("y"), Timestamp: t0, Metadata: es.Metadata{"other": "v"}},
+		{Stream: s, Sequence: 8, EventType: "D", Data: []byte("y"), Timestamp: t0, Metadata: backend.Metadata{"other": "v"}},
 	}
-	doc, err := encodeCommit(s, in)
+	c := backend.Commit{Stream: s, Expected: 4, ID: "commit-1", Records: in}
+	for i := range in {
+		in[i].CommitID = c.ID
+	}
+	doc, err := encodeCommit(c, 42)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m, err := intField(doc, fPending); err != nil || m != 42 {
+		t.Fatalf("pending marker %d, %v", m, err)
+	}
+	unmarked, err := encodeCommit(c, 0)
+	if err != nil || bson.Raw(unmarked).Lookup(fPending).Type != 0 {
+		t.Fatalf("a commit without the marker has a pending field (%v)", err)
+	}
+	if d := len(doc) - len(unmarked); d != 17 { // the figure WithoutOutbox documents
+		t.Fatalf("the marker adds %d bytes", d)
 	}
 	for _, after := range []int64{0, 4, 5, 6, 7, 8, 100} {
 		out, err := decodeCommit(s, doc, after, nil)
 		if err != nil {
 			t.Fatalf("after %d: %v", after, err)
 		}
-		var want []es.Record
+		var want []backend.Record
 		for _, r := range in {
 			if r.Sequence > after {
 				want = append(want, r)
@@ -76,7 +90,7 @@ func TestEncodeDecodeCommit(t *testing.T) {
 		}
 		for i, g := range out {
 			w := want[i]
-			if g.Stream != w.Stream || g.Sequence != w.Sequence || g.EventType != w.EventType || !bytes.Equal(g.Data, w.Data) ||
+			if g.Stream != w.Stream || g.Sequence != w.Sequence || g.EventType != w.EventType || !bytes.Equal(g.Data, w.Data) || g.CommitID != c.ID ||
 				!g.Timestamp.Equal(w.Timestamp) || len(g.Metadata) != len(w.Metadata) {
 				t.Fatalf("after %d, record %d: got %+v, want %+v", after, i, g, w)
 			}
@@ -101,8 +115,35 @@ func TestEncodeDecodeCommit(t *testing.T) {
 	}
 }
 
+// Documents written before commit IDs and the pending marker (no cid, no
+// pending, and no ns where the time had whole milliseconds) read as
+// before: an empty commit ID, the time to the millisecond.
+func TestDecodeOldCommitDocument(t *testing.T) {
+	s := backend.StreamID{AggregateType: "Order", Key: "42"}
+	at := time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)
+	doc, err := bson.Marshal(bson.D{
+		{Key: fID, Value: docID(s, 2)}, {Key: fAggregate, Value: "Order"}, {Key: fKey, Value: "42"},
+		{Key: fFirst, Value: int32(1)}, {Key: fLast, Value: int64(2)},
+		{Key: fTime, Value: bson.NewDateTimeFromTime(at)},
+		{Key: fEvents, Value: bson.A{
+			bson.D{{Key: fType, Value: "A"}, {Key: fData, Value: []byte("a")}},
+			bson.D{{Key: fType, Value: "B"}, {Key: fData, Value: []byte("b")}, {Key: fTime, Value: bson.DateTime(0)}, {Key: fNanos, Value: int32(7)}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeCommit(s, doc, 0, nil)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("decode: %d records, %v", len(out), err)
+	}
+	if out[0].CommitID != "" || !out[0].Timestamp.Equal(at) || !out[1].Timestamp.Equal(time.Unix(0, 7)) || out[1].Timestamp.IsZero() {
+		t.Fatalf("old document read as %+v", out)
+	}
+}
+
 func TestDecodeCorruptCommit(t *testing.T) {
-	s := es.StreamID{AggregateType: "Order", Key: "42"}
+	s := backend.StreamID{AggregateType: "Order", Key: "42"}
 	event := bson.D{{Key: fType, Value: "A"}, {Key: fData, Value: []byte("x")}}
 	base := func(edit func(d bson.D) bson.D) []byte {
 		d := bson.D{
@@ -134,6 +175,10 @@ func TestDecodeCorruptCommit(t *testing.T) {
 	if _, err := decodeCommit(s, base(func(d bson.D) bson.D { return d }), 0, nil); err != nil {
 		t.Fatalf("valid document: %v", err)
 	}
+	var ce *backend.CorruptError
+	if _, err := decodeCommit(s, base(set(fFirst, "1")), 0, nil); !errors.As(err, &ce) || ce.Stream != s || ce.Where == "" {
+		t.Fatalf("damaged document: got %v, want a *backend.CorruptError naming the stream and the document", err)
+	}
 	cases := map[string]func(bson.D) bson.D{
 		"first string":      set(fFirst, "1"),
 		"first missing":     set(fFirst, nil),
@@ -162,10 +207,11 @@ func TestDecodeCorruptCommit(t *testing.T) {
 		"meta pair int":     set(fMeta, bson.A{int32(1)}),
 		"meta pair no v":    set(fMeta, bson.A{bson.D{{Key: fMetaKey, Value: "a"}}}),
 		"meta value int":    set(fMeta, bson.A{bson.D{{Key: fMetaKey, Value: "a"}, {Key: fMetaValue, Value: int32(1)}}}),
+		"commit ID int":     set(fCommitID, int64(1)),
 	}
 	for name, edit := range cases {
 		out, err := decodeCommit(s, base(edit), 0, nil)
-		if !errors.Is(err, es.ErrCorruptStream) {
+		if !errors.Is(err, backend.ErrCorruptStream) {
 			t.Errorf("%s: got %v, want ErrCorruptStream", name, err)
 		}
 		if len(out) != 0 {

@@ -87,20 +87,23 @@ func WithBoundaryCache(n int) Option {
 	return func(c *config) { c.cacheSize = max(n, 0) }
 }
 
-// WithoutPendingMarker makes Append write commits without the pending
-// marker, for an application that does not relay its commits through the
-// outbox (see Backend.Pending): Pending then yields none of the commits
-// this Backend appends, only those other Backends marked. Construction then
-// neither creates nor requires the pending index (with WithoutIndexCreation
-// only the stream_first index is checked).
+// WithoutOutbox turns the outbox's pending marker off, for applications
+// that do not relay their commits from the store: Append writes commit
+// documents without it, so they are never pending (Pending yields none of
+// them), and construction neither creates nor requires the pending index
+// (with WithoutIndexCreation only stream_first is checked), so a collection
+// made by an earlier version serves as it is. Pending and MarkPublished
+// still serve the commits that other Backends marked on the collection (a
+// find that is a collection scan if the pending index does not exist).
 //
-// What the marker costs: about 20 bytes per commit document, and one entry
-// in the pending index per insert; on a collection without that index, an
-// insert maintains two indexes (_id and stream_first) instead of three. A
-// relayed commit later costs its share of one MarkPublished update. See
-// the package documentation for the measured difference. Without the
-// marker, commits appended to a collection whose pending index exists (made
-// by another Backend) still get a null entry in it, as every document does.
-func WithoutPendingMarker() Option {
+// What the marker costs a commit: its document is 17 bytes larger (a BSON
+// int64 named "pending"), and the insert writes one more index entry,
+// into the pending index; MarkPublished later costs it one document update.
+// Without the marker, on a collection that has no pending index, an insert
+// maintains two indexes (_id and stream_first) instead of three; on one
+// that has it (made by another Backend), the commit still gets a null entry
+// there, as every document does. The package documentation gives the
+// measured difference.
+func WithoutOutbox() Option {
 	return func(c *config) { c.noMarker = true }
 }

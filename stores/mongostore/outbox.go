@@ -23,8 +23,10 @@ const DefaultPendingLimit = 100
 const markBatch = 1000
 
 // maxPredecessorRounds bounds how many times one Pending call looks further
-// back for earlier pending commits of a stream (see Pending).
-const maxPredecessorRounds = 8
+// back for earlier pending commits of a stream (see Pending): a safety net,
+// as each round needs another commit whose marker is below its
+// predecessor's.
+const maxPredecessorRounds = 1000
 
 // isPending is the filter of commit documents that carry the pending
 // marker. A comparison matches only values of its own type bracket (numbers
@@ -77,8 +79,10 @@ type streamChain struct {
 // between the commits read, it looks up the commit just before by _id. If
 // that one is still pending (its Backend's clock was behind, it was
 // appended while the index scan ran, or the limit cut it off), it is
-// yielded first, after the same check of its own predecessor; after eight
-// such rounds, what is still unresolved is held back for a later call.
+// yielded first, after the same check of its own predecessor, and so on
+// back to a commit whose predecessor is published or that starts its
+// stream. (What is still unresolved after 1,000 such rounds is held back
+// for a later call.)
 //
 // A damaged pending document yields a *backend.CorruptError after the
 // commits that can be yielded; the commits of its stream after it are held
@@ -89,7 +93,8 @@ type streamChain struct {
 // 16 MiB reply), plus, when a yielded stream's earliest commit does not
 // start the stream (the usual case once a relay runs), one find by _id
 // ($in of at most one _id per stream) reading the predecessors that are
-// still pending, usually none; one more such find per further round. No
+// still pending, usually none; one more such find per further round (each
+// needs one more commit whose marker sorts below its predecessor's). No
 // write.
 func (b *Backend) Pending(ctx context.Context, limit int) iter.Seq2[backend.Commit, error] {
 	return func(yield func(backend.Commit, error) bool) {
