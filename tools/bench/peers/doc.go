@@ -46,5 +46,21 @@
 //
 // The comparisons that count are with hallgren, eventhorizon-json and
 // goes-json, which do the encoding work we do; the stock eventhorizon and
-// goes stores are measured too, for reference.
+// goes stores are measured too, for reference. Two caveats:
+//
+//   - The two JSON stores of this module do the least a store must: encode,
+//     check the expected version under a lock, append to a per-aggregate
+//     slice. Our memory backend does more per commit (backend.CheckAppend,
+//     copies of the bytes and metadata, a global feed of commits and a
+//     channel to wake its readers), so part of a gap to eventhorizon-json is
+//     the store, not the aggregate layer.
+//   - Stores are kept small: BenchmarkFreshCommand replaces its store every
+//     256 accounts (untimed), BenchmarkCommand1000 gives each op a store with
+//     one stream of exactly 1,000 events, BenchmarkWarmCommand replaces its
+//     instance and store every 16,384 commands. The stock goes store's cost
+//     per query grows with everything it holds, so its figures depend on
+//     these sizes.
+//
+// Wall time (ns/op) on a machine shared with other work is mostly a
+// measure of that other work; compare CPU time first.
 package peers

@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -111,7 +110,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("building examples/counter in %s: %w", cfg.repo, err)
 	}
 
-	example, err := startServer(ctx, dir, "example", bin, append([]string{"-store", "memory", "-addr", "127.0.0.1:0"}, cfg.exampleArgs...))
+	example, err := startServer(ctx, dir, "example", bin, append([]string{"-store", "memory"}, cfg.exampleArgs...),
+		func(addr string) []string { return []string{"-addr", addr} })
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ceiling, err := startServer(ctx, dir, "ceiling", self, []string{"-serve-ceiling", "127.0.0.1:0"})
+	ceiling, err := startServer(ctx, dir, "ceiling", self, nil,
+		func(addr string) []string { return []string{"-serve-ceiling", addr} })
 	if err != nil {
 		return err
 	}
@@ -160,41 +161,46 @@ func run(args []string, stdout, stderr io.Writer) error {
 type server struct {
 	name string
 	base string // http://host:port
+	pid  int
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// startServer runs bin with args, its output in a log file under dir, and
-// waits for the line announcing its address ("http://..." on a line that
-// mentions listening).
-func startServer(ctx context.Context, dir, name, bin string, args []string) (*server, error) {
+// startServer runs bin with args followed by "-addr"-style arguments from
+// addrArgs (given a free loopback address), its output in a log file under
+// dir, and waits until the address accepts connections.
+func startServer(ctx context.Context, dir, name, bin string, args []string, addrArgs func(addr string) []string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append(slices.Clone(args), addrArgs(addr)...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "GIN_MODE=release")
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s := &server{name: name, cmd: cmd, done: make(chan struct{})}
+	s := &server{name: name, base: "http://" + addr, pid: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	deadline := time.After(60 * time.Second)
 	for {
-		if base := findAddr(logPath); base != "" {
-			s.base = base
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
 			return s, nil
 		}
 		select {
 		case <-s.done:
 			out, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("%s exited before listening: %s", name, tail(out))
+			return nil, fmt.Errorf("%s exited before listening on %s: %s", name, addr, tail(out))
 		case <-deadline:
 			s.stop()
-			return nil, fmt.Errorf("%s did not announce its address in 60 s", name)
+			return nil, fmt.Errorf("%s did not listen on %s in 60 s", name, addr)
 		case <-ctx.Done():
 			s.stop()
 			return nil, ctx.Err()
@@ -203,31 +209,15 @@ func startServer(ctx context.Context, dir, name, bin string, args []string) (*se
 	}
 }
 
-// findAddr returns the first http://... URL on a line of the log that
-// mentions listening.
-func findAddr(logPath string) string {
-	f, err := os.Open(logPath)
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return ""
+		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.Contains(line, "listening") {
-			continue
-		}
-		i := strings.Index(line, "http://")
-		if i < 0 {
-			continue
-		}
-		addr := line[i:]
-		if j := strings.IndexAny(addr, " \t\""); j >= 0 {
-			addr = addr[:j]
-		}
-		return addr
-	}
-	return ""
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func tail(b []byte) string {
@@ -257,7 +247,7 @@ func (s *server) stop() {
 // cpu returns the user+system CPU time the server process has used, from
 // /proc/PID/stat.
 func (s *server) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
 	if err != nil {
 		return 0, err
 	}
@@ -371,11 +361,9 @@ func report(w io.Writer, cfg config, scenarios []scenario, servers []*server, re
 	fmt.Fprintln(w, "| scenario | server | req/s | p50 | p99 | server CPU/req | success | example/ceiling req/s |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, sc := range scenarios {
-		var rates []float64
 		for _, srv := range servers {
 			ms := results[srv.name+"|"+sc.name]
 			rate := median(pick(ms, func(m measurement) float64 { return m.rate }))
-			rates = append(rates, rate)
 			ratio := ""
 			if srv.name == "example" && len(servers) == 2 {
 				ceil := median(pick(results[servers[1].name+"|"+sc.name], func(m measurement) float64 { return m.rate }))
@@ -420,28 +408,15 @@ func round(d time.Duration) string {
 	return d.String()
 }
 
-// serveCeiling serves the bare gin ceiling on addr until interrupted:
-// POST /counters/:name/increment adds one to the named counter in a map
-// behind a mutex and answers with the counter as the example does.
+// serveCeiling serves ceilingHandler on addr until interrupted.
 func serveCeiling(addr string, stdout io.Writer) error {
 	gin.SetMode(gin.ReleaseMode)
-	var mu sync.Mutex
-	counts := map[string]int64{}
-	r := gin.New()
-	r.POST("/counters/:name/increment", func(c *gin.Context) {
-		name := c.Param("name")
-		mu.Lock()
-		counts[name]++
-		n := counts[name]
-		mu.Unlock()
-		c.JSON(http.StatusOK, gin.H{"name": name, "count": n, "sequence": n})
-	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "ceiling listening on http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: ceilingHandler(), ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -454,4 +429,22 @@ func serveCeiling(addr string, stdout io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// ceilingHandler is the bare gin ceiling: POST /counters/:name/increment
+// adds one to the named counter in a map behind a mutex and answers with
+// the counter as the example does.
+func ceilingHandler() http.Handler {
+	var mu sync.Mutex
+	counts := map[string]int64{}
+	r := gin.New()
+	r.POST("/counters/:name/increment", func(c *gin.Context) {
+		name := c.Param("name")
+		mu.Lock()
+		counts[name]++
+		n := counts[name]
+		mu.Unlock()
+		c.JSON(http.StatusOK, gin.H{"name": name, "count": n, "sequence": n})
+	})
+	return r
 }

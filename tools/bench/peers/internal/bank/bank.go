@@ -52,8 +52,9 @@ type Library interface {
 	Name() string
 	// NewInstances constructs n ready-to-use account instances for id (what
 	// the library does before it can load a stream: allocation and
-	// wire-up), keeping only the last one alive.
-	NewInstances(id ID, n int)
+	// wire-up), and returns the last one. Every instance is allocated on
+	// the heap, as it escapes through the result.
+	NewInstances(id ID, n int) any
 	// NewStore returns an empty in-memory event store of the library.
 	NewStore() (Store, error)
 }

@@ -95,19 +95,18 @@ func New() *Library {
 // Name returns "hallgren".
 func (*Library) Name() string { return "hallgren" }
 
-var sink *Account
-
 // NewInstances constructs n accounts with their ID set. The library's
 // wire-up (Register) is per process, not per instance.
-func (*Library) NewInstances(id bank.ID, n int) {
+func (*Library) NewInstances(id bank.ID, n int) any {
+	var last *Account
 	for i := 0; i < n; i++ {
 		a := &Account{}
 		if err := a.SetID(id.Str); err != nil {
 			panic(err)
 		}
-		sink = a
+		last = a
 	}
-	sink = nil
+	return last
 }
 
 // NewStore returns the library over an empty memory event store.

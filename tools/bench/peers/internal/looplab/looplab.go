@@ -163,19 +163,18 @@ func (l *Library) Name() string {
 	return "eventhorizon"
 }
 
-var sink eh.Aggregate
-
 // NewInstances creates n accounts the way the library's aggregate store
 // does before loading: through the aggregate registry.
-func (l *Library) NewInstances(id bank.ID, n int) {
+func (l *Library) NewInstances(id bank.ID, n int) any {
+	var last eh.Aggregate
 	for i := 0; i < n; i++ {
 		a, err := eh.CreateAggregate(AccountType, id.UUID)
 		if err != nil {
 			panic(err)
 		}
-		sink = a
+		last = a
 	}
-	sink = nil
+	return last
 }
 
 // NewStore returns the library over an empty store.

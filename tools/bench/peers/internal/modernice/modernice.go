@@ -116,14 +116,13 @@ func (l *Library) Name() string {
 	return "goes"
 }
 
-var sink *Account
-
 // NewInstances constructs n accounts.
-func (*Library) NewInstances(id bank.ID, n int) {
+func (*Library) NewInstances(id bank.ID, n int) any {
+	var last *Account
 	for i := 0; i < n; i++ {
-		sink = NewAccount(id.UUID)
+		last = NewAccount(id.UUID)
 	}
-	sink = nil
+	return last
 }
 
 // NewStore returns the library over an empty store.

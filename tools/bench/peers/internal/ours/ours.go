@@ -96,18 +96,17 @@ func (l *Library) Name() string {
 	return "us"
 }
 
-var sink *Account
-
 // NewInstances constructs n wired accounts.
-func (l *Library) NewInstances(id bank.ID, n int) {
+func (l *Library) NewInstances(id bank.ID, n int) any {
+	var last *Account
 	for i := 0; i < n; i++ {
 		a, err := l.account(id.Str, l.store)
 		if err != nil {
 			panic(err) // a wire-up error here is a bug in this file
 		}
-		sink = a
+		last = a
 	}
-	sink = nil
+	return last
 }
 
 // account returns a new, wired account for key.
