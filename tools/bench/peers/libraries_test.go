@@ -11,23 +11,32 @@ import (
 	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/ours"
 )
 
-// libraries returns every library under comparison, ours first.
-func libraries(tb testing.TB) []bank.Library {
-	tb.Helper()
+// newLibraries returns every library under comparison, ours first.
+func newLibraries() ([]bank.Library, error) {
 	us, err := ours.New(false)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	usDefine, err := ours.New(true)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	return []bank.Library{
 		us, usDefine,
 		hallgren.New(),
 		looplab.New(false), looplab.New(true),
 		modernice.New(false), modernice.New(true),
+	}, nil
+}
+
+// libraries is newLibraries for tests and benchmarks.
+func libraries(tb testing.TB) []bank.Library {
+	tb.Helper()
+	libs, err := newLibraries()
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return libs
 }
 
 // storedData is implemented by the stores that keep encoded bytes.
