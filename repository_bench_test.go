@@ -44,39 +44,43 @@ func withCPU(b *testing.B, body func(i int)) {
 func BenchmarkRepository(b *testing.B) {
 	ctx := context.Background()
 	reg := bankRegistry(b)
-	store := es.NewStore(memory.NewBackend())
-	repo := es.NewRepository(reg, store, newAccount)
-	newByRepo := func(i int) {
-		if _, err := repo.New(ctx, "k"); err != nil {
-			b.Fatal(err)
+	// paths returns the four bodies over a new, empty store.
+	paths := func() (newByRepo, newByHand, handleByRepo, handleByHand func(int)) {
+		store := es.NewStore(memory.NewBackend())
+		repo := es.NewRepository(reg, store, newAccount)
+		key := func(prefix string, i int) string { return prefix + strconv.Itoa(i/32) }
+		newByRepo = func(int) {
+			if _, err := repo.New(ctx, "k"); err != nil {
+				b.Fatal(err)
+			}
 		}
+		newByHand = func(int) {
+			if _, err := newAccount("k", reg, store); err != nil {
+				b.Fatal(err)
+			}
+		}
+		handleByRepo = func(i int) {
+			if _, err := repo.Handle(ctx, key("r", i), Deposit{Amount: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		handleByHand = func(i int) {
+			a, err := newAccount(key("h", i), reg, store)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := a.Handle(ctx, Deposit{Amount: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
 	}
-	newByHand := func(i int) {
-		if _, err := newAccount("k", reg, store); err != nil {
-			b.Fatal(err)
-		}
-	}
-	key := func(prefix string, i int) string { return prefix + strconv.Itoa(i/32) }
-	handleByRepo := func(i int) {
-		if _, err := repo.Handle(ctx, key("r", i), Deposit{Amount: 1}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	handleByHand := func(i int) {
-		a, err := newAccount(key("h", i), reg, store)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := a.Handle(ctx, Deposit{Amount: 1}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Run("new/repository", func(b *testing.B) { withCPU(b, newByRepo) })
-	b.Run("new/factory", func(b *testing.B) { withCPU(b, newByHand) })
-	b.Run("new/paired", func(b *testing.B) { pairedRatioN(b, newByRepo, newByHand, "repository/factory") })
-	b.Run("handle/repository", func(b *testing.B) { withCPU(b, handleByRepo) })
-	b.Run("handle/by-hand", func(b *testing.B) { withCPU(b, handleByHand) })
-	b.Run("handle/paired", func(b *testing.B) { pairedRatioN(b, handleByRepo, handleByHand, "repository/by-hand") })
+	b.Run("new/repository", func(b *testing.B) { f, _, _, _ := paths(); withCPU(b, f) })
+	b.Run("new/factory", func(b *testing.B) { _, f, _, _ := paths(); withCPU(b, f) })
+	b.Run("new/paired", func(b *testing.B) { f, g, _, _ := paths(); pairedRatioN(b, f, g, "repository/factory") })
+	b.Run("handle/repository", func(b *testing.B) { _, _, f, _ := paths(); withCPU(b, f) })
+	b.Run("handle/by-hand", func(b *testing.B) { _, _, _, f := paths(); withCPU(b, f) })
+	b.Run("handle/paired", func(b *testing.B) { _, _, f, g := paths(); pairedRatioN(b, f, g, "repository/by-hand") })
 }
 
 // pairedRatioN is pairedRatio for bodies that take the iteration number.
