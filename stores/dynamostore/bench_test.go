@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -65,14 +66,17 @@ type side struct {
 	wall, cpu, server time.Duration
 }
 
-// paired runs a and b alternately, once each per iteration, so that load
-// from elsewhere on the shared machine hits both alike, and reports per
-// operation each side's wall time, this process's CPU time and (when known)
-// the server's CPU time, and the ratios b/a.
+// paired runs a and b alternately, once each per iteration (in turns going
+// first), so that load from elsewhere on the shared machine hits both alike,
+// and reports per operation each side's wall time, this process's CPU time
+// and (when known) the server's CPU time, the ratios b/a of the totals, and
+// the median of the per-iteration wall time ratios, which outliers on a busy
+// machine do not move.
 func paired(bm *testing.B, unit string, a, b func() error) {
 	srv := serverCPU()
 	var sa, sb side
-	run := func(s *side, f func() error) {
+	var ratios []float64
+	run := func(s *side, f func() error) time.Duration {
 		var s0 time.Duration
 		if srv != nil {
 			s0 = srv()
@@ -81,22 +85,33 @@ func paired(bm *testing.B, unit string, a, b func() error) {
 		if err := f(); err != nil {
 			bm.Fatal(err)
 		}
-		s.wall += time.Since(t0)
+		d := time.Since(t0)
+		s.wall += d
 		s.cpu += cpuNow() - c0
 		if srv != nil {
 			s.server += srv() - s0
 		}
+		return d
 	}
 	n := 0
 	for bm.Loop() {
-		run(&sa, a)
-		run(&sb, b)
+		var da, db time.Duration
+		if n%2 == 0 { // alternate which goes first
+			da = run(&sa, a)
+			db = run(&sb, b)
+		} else {
+			db = run(&sb, b)
+			da = run(&sa, a)
+		}
+		ratios = append(ratios, float64(db)/float64(da))
 		n++
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
 	bm.ReportMetric(per(sa.wall), "a-ns/"+unit)
 	bm.ReportMetric(per(sb.wall), "b-ns/"+unit)
 	bm.ReportMetric(float64(sb.wall)/float64(sa.wall), "b/a-wall")
+	slices.Sort(ratios)
+	bm.ReportMetric(ratios[len(ratios)/2], "b/a-wall-median")
 	bm.ReportMetric(per(sa.cpu), "a-cpu-ns/"+unit)
 	bm.ReportMetric(per(sb.cpu), "b-cpu-ns/"+unit)
 	if sa.cpu > 0 {
