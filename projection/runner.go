@@ -190,8 +190,9 @@ func (r *Runner) ID() ID { return r.id }
 // an error matching ctx's) or the runner must stop: a gap in a stream
 // (*GapError), an event that fails under a Stop policy (*PoisonError), a
 // position the source does not know (an error matching
-// eventsourcing's backend.ErrInvalidPosition), a closed store or source
-// (ErrClosed). After any other failure of the store or the source it backs
+// backend.ErrInvalidPosition), data the source cannot read (an error
+// matching eventsourcing.ErrCorruptStream), a closed store or source
+// (eventsourcing.ErrClosed). After any other failure of the store or the source it backs
 // off (see WithBackoff), reports the failure to Hooks.Error and Status,
 // and goes on from the stored checkpoint. A second Run or CatchUp while one
 // runs fails with ErrRunning.
@@ -242,7 +243,8 @@ func (r *Runner) run(ctx context.Context, untilCaughtUp bool) error {
 // fatal reports whether err ends Run.
 func fatal(err error) bool {
 	return errors.Is(err, ErrGap) || errors.Is(err, ErrPoison) || errors.Is(err, backend.ErrInvalidPosition) ||
-		errors.Is(err, backend.ErrClosed) || errors.Is(err, ErrInvalidHandle) || errors.Is(err, ErrInvalidID)
+		errors.Is(err, backend.ErrClosed) || errors.Is(err, backend.ErrCorruptStream) ||
+		errors.Is(err, ErrInvalidHandle) || errors.Is(err, ErrInvalidID)
 }
 
 // session reads the checkpoint, opens the source there and applies what it
