@@ -76,8 +76,10 @@ func truncate(s string) string {
 // stream; a position this store did not produce, an error matching
 // eventsourcing.ErrInvalidPosition.
 //
-// Round trips: one query for the bound (see WithInFlightWait), then one per
-// page of rows, plus one when the last page ends with exactly its size.
+// Round trips: one query for the bound (see WithInFlightWait), which is all
+// when there is nothing after the position; otherwise one more per page of
+// rows. A page ends with the last commit it holds whole; a commit cut by
+// the end of a page is read again by the next one.
 func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq2[backend.FeedCommit, error] {
 	return func(yield func(backend.FeedCommit, error) bool) {
 		if b.closed.Load() {
@@ -89,9 +91,12 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 			yield(backend.FeedCommit{}, err)
 			return
 		}
-		bound, err := b.feedBound(ctx, tx, pos)
+		bound, found, err := b.feedBound(ctx, tx, pos)
 		if err != nil {
 			yield(backend.FeedCommit{}, err)
+			return
+		}
+		if !found { // nothing after the position: one round trip
 			return
 		}
 		limit := b.cfg.pageSize
@@ -109,7 +114,14 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 			if len(rows) == 0 && rerr == nil {
 				return
 			}
-			full := len(rows) == limit
+			// The page query reads one row more than the page, to tell
+			// whether the page's last commit ends with it.
+			full, cut := len(rows) > limit, false
+			if full {
+				next, last := rows[limit], rows[limit-1]
+				cut = next.tx == last.tx && next.rec.Stream == last.rec.Stream && next.rec.CommitID == last.rec.CommitID
+				rows = rows[:limit]
+			}
 			commits, cerr := b.groupCommits(rows)
 			switch {
 			case cerr != nil:
@@ -117,12 +129,11 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 			case rerr != nil && len(commits) > 0:
 				// The damaged row may belong to the last commit read.
 				commits = commits[:len(commits)-1]
-			case full && len(commits) == 1:
+			case cut && len(commits) == 1:
 				// One commit longer than the page: read it whole.
 				limit *= 2
 				continue
-			case full:
-				// The page may end inside its last commit.
+			case cut:
 				commits = commits[:len(commits)-1]
 			}
 			for _, c := range commits {
@@ -164,17 +175,21 @@ type feedCommit struct {
 // feedBound returns the transaction ID below which a ReadFeed reads: the
 // oldest transaction running when it starts, or, if that holds back commits
 // it can already see, the oldest one running once those older transactions
-// have ended (waiting at most WithInFlightWait).
-func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (uint64, error) {
+// have ended (waiting at most WithInFlightWait). found reports whether the
+// statement saw any commit after the position.
+func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (bound uint64, found bool, err error) {
 	var (
 		xmin uint64
 		hi   *uint64
 	)
 	if err := b.pool.QueryRow(ctx, b.sql.feedBound, tx, pos).Scan(&xmin, &hi); err != nil {
-		return 0, b.readError(ctx, "read feed", err)
+		return 0, false, b.readError(ctx, "read feed", err)
 	}
-	if hi == nil || *hi < xmin || b.cfg.inFlightWait <= 0 {
-		return xmin, nil
+	if hi == nil {
+		return xmin, false, nil
+	}
+	if *hi < xmin || b.cfg.inFlightWait <= 0 {
+		return xmin, true, nil
 	}
 	deadline := time.Now().Add(b.cfg.inFlightWait)
 	delay := 500 * time.Microsecond
@@ -183,11 +198,11 @@ func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (uint64, 
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("pgstore: read feed: %w", ctx.Err())
+			return 0, false, fmt.Errorf("pgstore: read feed: %w", ctx.Err())
 		case <-timer.C:
 		}
 		if err := b.pool.QueryRow(ctx, b.sql.xmin).Scan(&xmin); err != nil {
-			return 0, b.readError(ctx, "read feed", err)
+			return 0, false, b.readError(ctx, "read feed", err)
 		}
 		if xmin > *hi {
 			break
@@ -195,11 +210,11 @@ func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (uint64, 
 		delay = min(delay*2, 20*time.Millisecond)
 		timer.Reset(delay)
 	}
-	return xmin, nil
+	return xmin, true, nil
 }
 
 func (b *Backend) feedPage(ctx context.Context, tx uint64, pos int64, bound uint64, limit int) ([]feedRow, error) {
-	rows, err := b.pool.Query(ctx, b.sql.feed, tx, pos, bound, limit)
+	rows, err := b.pool.Query(ctx, b.sql.feed, tx, pos, bound, limit+1)
 	if err != nil {
 		return nil, b.readError(ctx, "read feed", err)
 	}
