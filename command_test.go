@@ -201,10 +201,14 @@ func TestEventsWithoutReplayAreNotStored(t *testing.T) {
 	}
 }
 
-type hidden struct{ amount int64 }      // all fields unexported: stored as {}
-type Hidden struct{ amount int64 }      // likewise
-type Marker struct{}                    // no data at all: fine
-type Tagged struct{ A int `json:"-"` } // nothing encoding/json stores
+//lint:file-ignore U1000 the unexported fields exist to be refused by the registry
+
+type hidden struct{ amount int64 } // all fields unexported: stored as {}
+type Hidden struct{ amount int64 } // likewise
+type Marker struct{}               // no data at all: fine
+type Tagged struct {
+	A int `json:"-"`
+} // nothing encoding/json stores
 type Mixed struct {
 	Amount int64
 	note   string
