@@ -67,12 +67,14 @@ type side struct {
 }
 
 // paired runs a and b alternately, once each per iteration (in turns going
-// first), so that load from elsewhere on the shared machine hits both alike,
-// and reports per operation each side's wall time, this process's CPU time
-// and (when known) the server's CPU time, the ratios b/a of the totals, and
-// the median of the per-iteration wall time ratios, which outliers on a busy
-// machine do not move.
-func paired(bm *testing.B, unit string, a, b func() error) {
+// first), so that load from elsewhere on the shared machine hits both alike.
+// It reports per operation each side's wall time, this process's CPU time
+// and (when known) the server's CPU time, named after the sides (for
+// example "raw-ns/append", "ours-cpu-ns/append"), and the ratios of b to a:
+// "ours/raw" is the median of the per-iteration wall time ratios, which
+// outliers on a busy machine do not move, "ours/raw-total" the ratio of the
+// total wall times and "ours/raw-cpu" that of this process's CPU times.
+func paired(bm *testing.B, aName, bName, unit string, a, b func() error) {
 	srv := serverCPU()
 	var sa, sb side
 	var ratios []float64
@@ -107,19 +109,20 @@ func paired(bm *testing.B, unit string, a, b func() error) {
 		n++
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-	bm.ReportMetric(per(sa.wall), "a-ns/"+unit)
-	bm.ReportMetric(per(sb.wall), "b-ns/"+unit)
-	bm.ReportMetric(float64(sb.wall)/float64(sa.wall), "b/a-wall")
+	ratio := bName + "/" + aName
 	slices.Sort(ratios)
-	bm.ReportMetric(ratios[len(ratios)/2], "b/a-wall-median")
-	bm.ReportMetric(per(sa.cpu), "a-cpu-ns/"+unit)
-	bm.ReportMetric(per(sb.cpu), "b-cpu-ns/"+unit)
+	bm.ReportMetric(ratios[len(ratios)/2], ratio)
+	bm.ReportMetric(float64(sb.wall)/float64(sa.wall), ratio+"-total")
+	bm.ReportMetric(per(sa.wall), aName+"-ns/"+unit)
+	bm.ReportMetric(per(sb.wall), bName+"-ns/"+unit)
+	bm.ReportMetric(per(sa.cpu), aName+"-cpu-ns/"+unit)
+	bm.ReportMetric(per(sb.cpu), bName+"-cpu-ns/"+unit)
 	if sa.cpu > 0 {
-		bm.ReportMetric(float64(sb.cpu)/float64(sa.cpu), "b/a-cpu")
+		bm.ReportMetric(float64(sb.cpu)/float64(sa.cpu), ratio+"-cpu")
 	}
 	if srv != nil {
-		bm.ReportMetric(per(sa.server), "a-server-cpu-ns/"+unit)
-		bm.ReportMetric(per(sb.server), "b-server-cpu-ns/"+unit)
+		bm.ReportMetric(per(sa.server), aName+"-server-cpu-ns/"+unit)
+		bm.ReportMetric(per(sb.server), bName+"-server-cpu-ns/"+unit)
 	}
 }
 
@@ -138,42 +141,44 @@ func appender(be *Backend, name string) func() error {
 	}
 }
 
-// One commit of one event appended at the stream's head, a: a hand-written
-// conditional PutItem of the same item (without the outbox marker), b: our
-// Append (which checks, measures and encodes the commit, then does one
-// conditional PutItem, with the outbox marker).
-func BenchmarkAppendVsRawSDK(bm *testing.B) {
-	client := newClient(bm)
-	table := newTable(bm, client)
-	be, err := NewBackend(context.Background(), client, table)
-	if err != nil {
-		bm.Fatal(err)
-	}
-	pk := backend.StreamID{AggregateType: "Bench", Key: "raw-" + strconv.FormatInt(benchSeq.Add(1), 10)}.String()
-	seq := int64(0)
-	raw := func() error {
-		seq++
-		return rawAppend(context.Background(), client, table, pk, seq)
-	}
-	paired(bm, "append", raw, appender(be, "ours"))
-}
-
-// The cost of the outbox: a: Append WithoutOutbox, b: Append with the
-// outbox marker (the item carries two more attributes and the server also
-// writes the outbox index). Same table, alternating.
-func BenchmarkAppendOutboxMarker(bm *testing.B) {
+// One commit of one event appended at the stream's head.
+//
+// Paired: raw, a hand-written conditional PutItem of the same item (without
+// the outbox marker), against ours, our Append (which checks, measures and
+// encodes the commit, then does one conditional PutItem, with the outbox
+// marker).
+//
+// OutboxMarker: the cost of the outbox, Append WithoutOutbox (plain) against
+// Append with the marker (marked: the item carries two more attributes and
+// the server also writes the outbox index). Same table.
+func BenchmarkAppend(bm *testing.B) {
 	client := newClient(bm)
 	table := newTable(bm, client)
 	ctx := context.Background()
-	without, err := NewBackend(ctx, client, table, WithoutOutbox())
-	if err != nil {
-		bm.Fatal(err)
-	}
-	with, err := NewBackend(ctx, client, table)
-	if err != nil {
-		bm.Fatal(err)
-	}
-	paired(bm, "append", appender(without, "plain"), appender(with, "marked"))
+	bm.Run("Paired", func(bm *testing.B) {
+		be, err := NewBackend(ctx, client, table)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		pk := backend.StreamID{AggregateType: "Bench", Key: "raw-" + strconv.FormatInt(benchSeq.Add(1), 10)}.String()
+		seq := int64(0)
+		raw := func() error {
+			seq++
+			return rawAppend(ctx, client, table, pk, seq)
+		}
+		paired(bm, "raw", "ours", "append", raw, appender(be, "ours"))
+	})
+	bm.Run("OutboxMarker", func(bm *testing.B) {
+		without, err := NewBackend(ctx, client, table, WithoutOutbox())
+		if err != nil {
+			bm.Fatal(err)
+		}
+		with, err := NewBackend(ctx, client, table)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		paired(bm, "plain", "marked", "append", appender(without, "plain"), appender(with, "marked"))
+	})
 }
 
 // rawAppend is what a hand-written store would do: build the item and put
@@ -205,8 +210,8 @@ func rawAppend(ctx context.Context, client *ddb.Client, table, pk string, seq in
 	return err
 }
 
-// Loading a 1,000-event stream, a: a hand-written paged Query that decodes
-// the same items into records without checks, b: our Load (strongly
+// Loading a 1,000-event stream: raw, a hand-written paged Query that
+// decodes the same items into records without checks, against ours, our Load (strongly
 // consistent paged Query, validating decode, records streamed). Two shapes:
 // 100 commits of 10 events, and 1,000 commits of one event.
 func BenchmarkLoad1000(bm *testing.B) {
@@ -234,8 +239,8 @@ func BenchmarkLoad1000(bm *testing.B) {
 		if err != nil {
 			bm.Fatal(err)
 		}
-		bm.Run(strconv.Itoa(1000/perCommit)+"x"+strconv.Itoa(perCommit), func(bm *testing.B) {
-			paired(bm, "load", func() error {
+		bm.Run(strconv.Itoa(1000/perCommit)+"x"+strconv.Itoa(perCommit)+"/Paired", func(bm *testing.B) {
+			paired(bm, "raw", "ours", "load", func() error {
 				_, err := rawLoad(ctx, client, table, s)
 				return err
 			}, func() error {
@@ -251,9 +256,9 @@ func BenchmarkLoad1000(bm *testing.B) {
 }
 
 // Pending and MarkPublished of 100 one-event commits over 100 streams, as a
-// relay would take them: a: the table's commits read by a hand-written
-// strongly consistent Query per stream (what a relay without an outbox
-// would have to do), b: one Pending(100) call.
+// relay would take them: queries, the table's commits read by a
+// hand-written strongly consistent Query per stream (what a relay without an
+// outbox would have to do), against pending, one Pending(100) call.
 func BenchmarkPending100(bm *testing.B) {
 	client := newClient(bm)
 	table := newTable(bm, client)
@@ -271,7 +276,7 @@ func BenchmarkPending100(bm *testing.B) {
 			bm.Fatal(err)
 		}
 	}
-	paired(bm, "batch", func() error {
+	paired(bm, "queries", "pending", "batch", func() error {
 		for _, s := range streams {
 			if _, err := rawLoad(ctx, client, table, s); err != nil {
 				return err
