@@ -67,10 +67,13 @@ func (e indexEntry) key() string { return e.pk + "\x00" + strconv.FormatInt(e.se
 // reads, and for each stream it yields, that the commit before the first one
 // it yields has been published: if that one is pending too (listed late,
 // or later in the index because the appending clocks disagree), Pending
-// yields it first, walking back as far as it must. Commits marked out of
-// stream order (MarkPublished of a commit while an earlier one of its
-// stream is pending, which Pending's callers never need to do) defeat that
-// check.
+// yields it first, walking back up to limit commits (a stream that needs
+// more waits for the index to catch up). Entries the index still lists
+// after their commit was published take places within limit, so Pending
+// may yield fewer than limit commits while more are pending; callers read
+// again. Commits marked out of stream order (MarkPublished of a commit while
+// an earlier one of its stream is pending, which Pending's callers never
+// need to do) defeat the check.
 //
 // Round trips and costs:
 //
