@@ -27,43 +27,39 @@ type Backend struct {
 	sql    statements
 	closed atomic.Bool
 	lis    *listener
+	*notifier
 }
 
 // statements are the SQL texts of a Backend, built once for its schema.
 type statements struct {
-	append, load, feed, feedBound, xmin, feedReady, loadPoint, savePoint string
+	// appendFirst1, appendNext1, appendFirstN and appendNextN store a
+	// commit of one or of several events, to a new stream or after an
+	// existing event. Their parameters are the same: aggregate, key,
+	// expected, commit ID, then event type, data, time, nanoseconds and
+	// metadata (arrays of them for the N forms).
+	appendFirst1, appendNext1, appendFirstN, appendNextN                 string
+	load, feed, feedBound, xmin, feedReady, loadPoint, savePoint, notify string
 }
 
-func newStatements(t tables, notify bool) statements {
-	// The events of a commit are inserted by one statement, in one implicit
-	// transaction: the EXISTS clause refuses an expected sequence beyond
-	// the head (no event holds it), the primary key one inside or before
-	// the head (an event already holds expected+1). The count of inserted
-	// rows tells the first case; the unique violation the second.
-	appendSQL := `WITH ins AS (
-	INSERT INTO ` + t.events + ` (aggregate, key, seq, commit_id, event_type, data, time, time_ns, metadata)
-	SELECT $1, $2, $3 + r.n, $4, r.event_type, r.data, r.time, r.time_ns, r.metadata
-	FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::smallint[], $9::bytea[])
-		WITH ORDINALITY AS r(event_type, data, time, time_ns, metadata, n)
-	WHERE $3 = 0 OR EXISTS (SELECT FROM ` + t.events + ` WHERE aggregate = $1 AND key = $2 AND seq = $3)
-	ORDER BY r.n
-	RETURNING 1
-)
-SELECT count(*) FROM ins`
-	if notify {
-		appendSQL = `WITH ins AS (
-	INSERT INTO ` + t.events + ` (aggregate, key, seq, commit_id, event_type, data, time, time_ns, metadata)
-	SELECT $1, $2, $3 + r.n, $4, r.event_type, r.data, r.time, r.time_ns, r.metadata
-	FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::smallint[], $9::bytea[])
-		WITH ORDINALITY AS r(event_type, data, time, time_ns, metadata, n)
-	WHERE $3 = 0 OR EXISTS (SELECT FROM ` + t.events + ` WHERE aggregate = $1 AND key = $2 AND seq = $3)
-	ORDER BY r.n
-	RETURNING 1
-), n AS (SELECT count(*) AS n FROM ins)
-SELECT n, CASE WHEN n > 0 THEN pg_notify($10, '') IS NULL END FROM n`
-	}
+func newStatements(t tables) statements {
+	// A commit is one INSERT, in one implicit transaction, so it is stored
+	// whole or not at all. The primary key on (aggregate, key, seq)
+	// refuses an expected sequence at or before the head (an event already
+	// holds expected+1); the EXISTS clause, an expected sequence beyond the
+	// head (no event holds it), in which case nothing is inserted. Neither
+	// is a read followed by a write: the unique index decides between
+	// racing writers, and an event that exists keeps existing.
+	const cols = ` (aggregate, key, seq, commit_id, event_type, data, time, time_ns, metadata) `
+	exists := ` WHERE EXISTS (SELECT FROM ` + t.events + ` WHERE aggregate = $1 AND key = $2 AND seq = $3)`
+	one := `INSERT INTO ` + t.events + cols + `SELECT $1, $2, $3::bigint + 1, $4, $5, $6, $7, $8, $9`
+	many := `INSERT INTO ` + t.events + cols + `SELECT $1, $2, $3::bigint + r.n, $4, r.event_type, r.data, r.time, r.time_ns, r.metadata
+FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::smallint[], $9::bytea[])
+	WITH ORDINALITY AS r(event_type, data, time, time_ns, metadata, n)`
 	return statements{
-		append: appendSQL,
+		appendFirst1: one,
+		appendNext1:  one + exists,
+		appendFirstN: many + ` ORDER BY r.n`,
+		appendNextN:  many + exists + ` ORDER BY r.n`,
 		load: `SELECT seq, commit_id, event_type, data, time, time_ns, metadata FROM ` + t.events + `
 WHERE aggregate = $1 AND key = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
 		// Every transaction below the bound (see feedBound) has ended, so no
@@ -82,6 +78,7 @@ WHERE (tx, position) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_curre
 		loadPoint: `SELECT position FROM ` + t.points + ` WHERE name = $1`,
 		savePoint: `INSERT INTO ` + t.points + ` (name, position) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated = now()`,
+		notify: `SELECT pg_notify($1, '')`,
 	}
 }
 
@@ -128,14 +125,16 @@ func newBackend(ctx context.Context, pool *pgxpool.Pool, owned bool, opts []Opti
 	if err := ensureSchema(ctx, pool, t, cfg.create); err != nil {
 		return nil, err
 	}
-	return &Backend{
+	b := &Backend{
 		pool:  pool,
 		owned: owned,
 		cfg:   cfg,
 		t:     t,
-		sql:   newStatements(t, cfg.notify),
+		sql:   newStatements(t),
 		lis:   newListener(pool, t.channel, cfg.pollInterval),
-	}, nil
+	}
+	b.notifier = newNotifier(pool, t.channel, b.sql.notify, cfg.notify, b.lis)
+	return b, nil
 }
 
 // Pool returns the pool the Backend uses. If the Backend was made by Open,
@@ -162,11 +161,13 @@ func (b *Backend) Schema() string { return b.t.schema }
 // WithMaxCommitSize) is refused with an *eventsourcing.CommitTooLargeError
 // before anything is sent.
 //
-// Round trips: one. The commit is one INSERT ... SELECT statement in its own
-// implicit transaction (not an explicit BEGIN/COMMIT, which would cost two
-// more round trips for the same atomicity); pgx prepares it once per
-// connection, which costs one more round trip the first time a connection
-// runs it.
+// Round trips: one. The commit is one INSERT statement in its own implicit
+// transaction (not an explicit BEGIN/COMMIT, which would cost two more
+// round trips for the same atomicity); pgx prepares it once per connection,
+// which costs one more round trip the first time a connection runs it. The
+// wake-up for WaitFeed is sent after the commit, by a goroutine that
+// coalesces the notifications of many appends into one NOTIFY (see
+// WithoutNotify), so no append waits for it.
 func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if b.closed.Load() {
 		return fmt.Errorf("pgstore: append to %s: %w", c.Stream, backend.ErrClosed)
@@ -188,23 +189,50 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if size > b.cfg.maxCommitSize { // before encoding metadata: refuse a huge commit cheaply
 		return &backend.CommitTooLargeError{Stream: c.Stream, Events: n, Size: size, Limit: b.cfg.maxCommitSize}
 	}
-	types := make([]string, n)
-	data := make([][]byte, n)
-	times := make([]time.Time, n)
-	nanos := make([]int16, n)
-	metas := make([][]byte, n)
-	var me metadataEncoder
-	for i, r := range c.Records {
-		md, err := me.encode(r.Metadata)
+	var (
+		sql  string
+		args []any
+	)
+	if n == 1 {
+		r := c.Records[0]
+		md, err := encodeMetadata(r.Metadata)
 		if err != nil {
-			return fmt.Errorf("pgstore: append to %s: encode metadata of record %d: %w", c.Stream, i, err)
+			return fmt.Errorf("pgstore: append to %s: encode metadata: %w", c.Stream, err)
 		}
 		size += len(md)
-		types[i], metas[i] = r.EventType, md
-		if data[i] = r.Data; data[i] == nil {
-			data[i] = []byte{} // nil would be NULL
+		data := r.Data
+		if data == nil {
+			data = []byte{} // nil would be NULL
 		}
-		times[i], nanos[i] = splitTime(r.Timestamp)
+		ts, ns := splitTime(r.Timestamp)
+		sql, args = b.sql.appendFirst1, []any{c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID, r.EventType, data, ts, ns, md}
+	} else {
+		types := make([]string, n)
+		data := make([][]byte, n)
+		times := make([]time.Time, n)
+		nanos := make([]int16, n)
+		metas := make([][]byte, n)
+		var me metadataEncoder
+		for i, r := range c.Records {
+			md, err := me.encode(r.Metadata)
+			if err != nil {
+				return fmt.Errorf("pgstore: append to %s: encode metadata of record %d: %w", c.Stream, i, err)
+			}
+			size += len(md)
+			types[i], metas[i] = r.EventType, md
+			if data[i] = r.Data; data[i] == nil {
+				data[i] = []byte{}
+			}
+			times[i], nanos[i] = splitTime(r.Timestamp)
+		}
+		sql, args = b.sql.appendFirstN, []any{c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID, types, data, times, nanos, metas}
+	}
+	if c.Expected > 0 {
+		if n == 1 {
+			sql = b.sql.appendNext1
+		} else {
+			sql = b.sql.appendNextN
+		}
 	}
 	if size > b.cfg.maxCommitSize {
 		return &backend.CommitTooLargeError{Stream: c.Stream, Events: n, Size: size, Limit: b.cfg.maxCommitSize}
@@ -215,21 +243,14 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if err != nil {
 		return b.wrap(fmt.Errorf("pgstore: append to %s: %w", c.Stream, withCtx(ctx, err)))
 	}
-	defer conn.Release()
-	var inserted int64
-	if b.cfg.notify {
-		var notified *bool
-		err = conn.QueryRow(ctx, b.sql.append, c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID,
-			types, data, times, nanos, metas, b.t.channel).Scan(&inserted, &notified)
-	} else {
-		err = conn.QueryRow(ctx, b.sql.append, c.Stream.AggregateType, c.Stream.Key, c.Expected, c.ID,
-			types, data, times, nanos, metas).Scan(&inserted)
-	}
+	tag, err := conn.Exec(ctx, sql, args...)
+	conn.Release()
 	if err != nil {
 		return b.appendError(ctx, c, err)
 	}
-	switch inserted {
+	switch inserted := tag.RowsAffected(); inserted {
 	case int64(n):
+		b.committed()
 		return nil
 	case 0:
 		return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: -1,
@@ -409,6 +430,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.lis.close()
+	b.notifier.close()
 	if b.owned {
 		b.pool.Close()
 	}

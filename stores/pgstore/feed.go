@@ -192,7 +192,7 @@ func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (bound ui
 		return xmin, true, nil
 	}
 	deadline := time.Now().Add(b.cfg.inFlightWait)
-	delay := 500 * time.Microsecond
+	delay := 250 * time.Microsecond
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for time.Now().Before(deadline) {
@@ -207,7 +207,7 @@ func (b *Backend) feedBound(ctx context.Context, tx uint64, pos int64) (bound ui
 		if xmin > *hi {
 			break
 		}
-		delay = min(delay*2, 20*time.Millisecond)
+		delay = min(delay*2, 10*time.Millisecond)
 		timer.Reset(delay)
 	}
 	return xmin, true, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/stores/pgstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -248,4 +249,48 @@ func headOf(tb testing.TB, b backend.Backend, s backend.StreamID) int64 {
 		h = r.Sequence
 	}
 	return h
+}
+
+// A reader in one process is woken by an append in another through
+// LISTEN/NOTIFY, long before its poll interval; without notifications it
+// waits for the poll interval.
+func TestWaitFeedWokenAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	schema := newSchema(t, pool)
+	writer := newBackend(t, newPool(t, 4), schema)
+	quiet := newBackend(t, newPool(t, 4), schema, pgstore.WithoutNotify())
+	reader := newBackend(t, newPool(t, 4), schema, pgstore.WithPollInterval(time.Hour))
+	end := func() backend.Position {
+		var p backend.Position
+		for c, err := range reader.ReadFeed(ctx, "") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = c.Position
+		}
+		return p
+	}
+	wait := func(append func(i int) error) error {
+		pos := end()
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- reader.WaitFeed(wctx, pos) }()
+		time.Sleep(200 * time.Millisecond) // let it reach its wait
+		if err := append(0); err != nil {
+			t.Fatal(err)
+		}
+		return <-done
+	}
+	s := backend.StreamID{AggregateType: "Probe", Key: "wake"}
+	start := time.Now()
+	if err := wait(func(int) error { return writer.Append(ctx, testCommit(s, 0, 1, "wake-1")) }); err != nil {
+		t.Fatalf("WaitFeed was not woken by another process's append: %v", err)
+	}
+	t.Logf("woken after %v", time.Since(start).Round(time.Millisecond))
+	if err := wait(func(int) error { return quiet.Append(ctx, testCommit(s, 1, 1, "quiet-2")) }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitFeed after an append WithoutNotify: got %v, want it to sleep until its context ends", err)
+	}
 }

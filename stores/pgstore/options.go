@@ -164,7 +164,7 @@ func WithoutNotify() Option {
 // yields a commit only once every older transaction in the cluster has
 // ended; when ReadFeed starts and sees a committed row whose transaction is
 // newer than one still running (most often a concurrent Append a moment
-// from its commit), it polls, backing off from half a millisecond to 20
+// from its commit), it polls, backing off from a quarter of a millisecond to 10
 // milliseconds, until those older transactions have ended, so that a
 // commit acknowledged before ReadFeed started is yielded by it. When they
 // have not ended within d (a long transaction elsewhere in the cluster), it

@@ -2,9 +2,11 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/backend"
@@ -58,7 +60,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	schema := newSchema(t, pool)
-	b := newBackend(t, pool, schema, pgstore.WithPageSize(100))
+	b := newBackend(t, pool, schema, pgstore.WithPageSize(100), pgstore.WithoutNotify()) // notifications: see TestNotifyCoalesced
 	store := es.NewStore(b)
 	reg := probe.NewRegistry()
 	counter.take()
@@ -138,4 +140,55 @@ func TestRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("SnapshotStore Put, Get, Delete", 3)
+}
+
+// The NOTIFY that wakes other processes' readers is sent after the commits,
+// by one goroutine, at most once per 5ms however many appends there are.
+func TestNotifyCoalesced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(postgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &queryCounter{}
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	schema := newSchema(t, pool)
+	b := newBackend(t, pool, schema)
+	const writers, each = 16, 10
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := backend.StreamID{AggregateType: "Probe", Key: fmt.Sprintf("n%d", w)}
+			for i := 0; i < each; i++ {
+				if err := b.Append(ctx, testCommit(s, int64(i), 1, fmt.Sprintf("n%d-%d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	_ = b.Close() // sends the last notification
+	elapsed := time.Since(start)
+	notifies := 0
+	for _, q := range counter.take() {
+		if strings.Contains(q, "pg_notify") {
+			notifies++
+		}
+	}
+	limit := int(elapsed/(5*time.Millisecond)) + 2
+	t.Logf("%d appends in %v sent %d notifications", writers*each, elapsed.Round(time.Millisecond), notifies)
+	if notifies == 0 || notifies > limit {
+		t.Fatalf("%d appends in %v sent %d notifications, want 1 to %d", writers*each, elapsed, notifies, limit)
+	}
 }
