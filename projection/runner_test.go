@@ -474,3 +474,72 @@ func TestRebuildBesideTheLiveVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A rebuild of 100,000 events reports its progress as it goes and ends
+// with the read model of every stored event (the live version's, which
+// TestRebuildBesideTheLiveVersion compares with a rebuild).
+func TestRebuild100000Events(t *testing.T) {
+	ctx := context.Background()
+	b := memory.NewBackend()
+	heads := map[es.StreamID]int64{}
+	appendAdds(t, b, streamsOf(500), 25_000, 4, heads, "big")
+	store := projection.NewMemoryStore()
+	reg := probe.NewRegistry()
+	build := func(version string, hooks projection.Hooks) (*tally, *projection.Runner) {
+		m := newTally()
+		p, err := projection.New("big", reg, m, projection.WithVersion(version))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := projection.NewRunner(p, projection.FromFeed(b), store, projection.WithBatchSize(500), projection.WithHooks(hooks))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, r
+	}
+	var reports []projection.Batch
+	next, r2 := build("2", projection.Hooks{Batch: func(b projection.Batch) { reports = append(reports, b) }})
+	// Status is readable from another goroutine while the rebuild runs.
+	stop := make(chan struct{})
+	var seen []projection.Status
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				seen = append(seen, r2.Status())
+			}
+		}
+	})
+	if err := r2.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	if err := r2.Activate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	for i, rep := range reports {
+		applied += rep.Applied
+		if i > 0 && rep.Position <= reports[i-1].Position {
+			t.Fatalf("progress went back at report %d", i)
+		}
+	}
+	if len(reports) != 50 || applied != 100_000 {
+		t.Fatalf("%d reports of %d events, want 50 of 100000 in total", len(reports), applied)
+	}
+	st := r2.Status()
+	if st.Applied != 100_000 || st.Commits != 25_000 || !st.CaughtUp || st.Lag != 0 {
+		t.Fatalf("final status %+v", st)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].Applied < seen[i-1].Applied {
+			t.Fatalf("Status went back: %d after %d", seen[i].Applied, seen[i-1].Applied)
+		}
+	}
+	t.Logf("%d progress reports, %d status reads during the rebuild", len(reports), len(seen))
+	checkModel(t, next, fold(t, b))
+}
