@@ -36,12 +36,12 @@ type database struct {
 }
 
 // databases returns the databases to run a test on: SQLite and PostgreSQL.
-func databases() map[string]func(t *testing.T) database {
-	return map[string]func(t *testing.T) database{"sqlite": openSQLite, "postgres": openPostgres}
+func databases() map[string]func(t testing.TB) database {
+	return map[string]func(t testing.TB) database{"sqlite": openSQLite, "postgres": openPostgres}
 }
 
 // openSQLite opens a new SQLite database file, closed when t ends.
-func openSQLite(t *testing.T) database {
+func openSQLite(t testing.TB) database {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "readside.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
@@ -57,7 +57,7 @@ var schemas atomic.Int64
 
 // openPostgres connects to the test server and makes a schema for the
 // test, dropped when t ends.
-func openPostgres(t *testing.T) database {
+func openPostgres(t testing.TB) database {
 	t.Helper()
 	url := testkit.Get(t, testkit.PostgresURL)
 	cfg, err := pgxpool.ParseConfig(url)

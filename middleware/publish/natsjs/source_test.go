@@ -20,7 +20,7 @@ import (
 )
 
 // runRelay runs a relay from b to p until the test ends.
-func runRelay(t *testing.T, b backend.Backend, p *natsjs.Publisher) {
+func runRelay(t testing.TB, b backend.Backend, p *natsjs.Publisher) {
 	t.Helper()
 	src, err := relay.FromBackend(b, "nats")
 	if err != nil {

@@ -1,0 +1,215 @@
+package natsjs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
+	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
+	"github.com/aggregatekit/eventsourcing/projection"
+	"github.com/aggregatekit/eventsourcing/projection/projectiontest"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+)
+
+// BenchmarkSourceThroughput projects b.N/2 commits of 2 events (over 16
+// streams), held in a JetStream stream, into an in-memory read model
+// through the Source, against a baseline that fetches the same messages
+// from a durable consumer in batches of 256, decodes them (DecodeCommit
+// and the events' JSON), applies them and acknowledges each batch. It
+// reports events/s and the client's CPU time per event.
+func BenchmarkSourceThroughput(b *testing.B) {
+	js := connect(b)
+	for _, mode := range []string{"baseline", "runner"} {
+		b.Run(mode, func(b *testing.B) {
+			st, root := newStream(b, js, time.Minute)
+			m := memory.NewBackend()
+			fill(b, m, (b.N+1)/2, 16)
+			p := publisher(b, js, st, root)
+			commits := stored(b, m)
+			for i := 0; i < len(commits); i += 500 {
+				if err := p.PublishCommits(ctx, commits[i:min(i+500, len(commits))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			model := projectiontest.NewMemoryModel()
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			start := time.Now()
+			switch mode {
+			case "baseline":
+				baselineConsume(b, st, root, 2*len(commits), model)
+			case "runner":
+				src, err := natsjs.NewSource(js, streamName(st), natsjs.WithSourcePrefix(root))
+				if err != nil {
+					b.Fatal(err)
+				}
+				proj, err := model.Open(probe.NewRegistry())
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := projection.NewRunner(proj, src, projection.NewMemoryStore())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.CatchUp(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			elapsed := time.Since(start)
+			got, _ := model.Applied(ctx)
+			n := 0
+			for _, ids := range got {
+				n += len(ids)
+			}
+			if n != 2*len(commits) {
+				b.Fatalf("applied %d of %d events", n, 2*len(commits))
+			}
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/event")
+		})
+	}
+}
+
+// baselineConsume reads n events through a durable consumer by hand.
+func baselineConsume(b *testing.B, st jetstream.Stream, root string, n int, model *projectiontest.MemoryModel) {
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "baseline", FilterSubject: root + ".>",
+		AckPolicy: jetstream.AckAllPolicy, MaxAckPending: 20000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for got := 0; got < n; {
+		batch, err := cons.FetchNoWait(projection.DefaultBatchSize)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var last jetstream.Msg
+		for msg := range batch.Messages() {
+			c, err := natsjs.DecodeCommit(msg.Headers(), msg.Data())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, rec := range c.Records {
+				var e probe.Added
+				if err := json.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				model.ProjectAdded(projection.Event{Stream: c.Stream, Sequence: rec.Sequence}, e)
+				got++
+			}
+			last = msg
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, natsgo.ErrTimeout) {
+			b.Fatal(err)
+		}
+		if last != nil {
+			if err := last.DoubleAck(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkSourceLatency measures the time from a command's commit to the
+// moment its event is in the read model, through the whole path: 4
+// writers commit b.N commands of one event through aggregates on the
+// memory store, each at most one every 2 ms; a relay publishes them to
+// JetStream; a runner reads them through the Source into an in-memory
+// read model. It reports p50 and p99 in microseconds and the client's CPU
+// time per command (writers, relay and runner; not the NATS server's).
+func BenchmarkSourceLatency(b *testing.B) {
+	js := connect(b)
+	st, root := newStream(b, js, time.Minute)
+	m := memory.NewBackend()
+	runRelay(b, m, publisher(b, js, st, root))
+	src, err := natsjs.NewSource(js, streamName(st), natsjs.WithSourcePrefix(root))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := probe.NewRegistry()
+	var mu sync.Mutex
+	var pending []time.Time
+	var got []time.Duration
+	p, err := projection.New("latency", reg, &noting{note: func(t time.Time) {
+		mu.Lock()
+		pending = append(pending, t)
+		mu.Unlock()
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := projection.NewRunner(p, src, projection.NewMemoryStore(), projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) {
+		now := time.Now()
+		mu.Lock()
+		for _, t := range pending {
+			got = append(got, now.Sub(t))
+		}
+		pending = pending[:0]
+		mu.Unlock()
+	}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	store := es.NewStore(m)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			pr, err := probe.New(fmt.Sprintf("lat-%d", w), "", reg, store)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for i := w; i < b.N; i += 4 {
+				<-tick.C
+				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprintf("c%d", i), Size: 1}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= b.N || time.Now().After(deadline) {
+			break
+		}
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) < b.N {
+		b.Fatalf("%d of %d events applied", len(got), b.N)
+	}
+	slices.Sort(got)
+	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// noting is a read model that notes each event's commit time.
+type noting struct{ note func(time.Time) }
+
+// ProjectAdded notes the event.
+func (n *noting) ProjectAdded(ev projection.Event, e probe.Added) { n.note(ev.Time) }

@@ -1,0 +1,271 @@
+package sqltest
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/probe"
+	"github.com/aggregatekit/eventsourcing/projection"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+	"github.com/aggregatekit/eventsourcing/stores/pgstore"
+)
+
+// cpuTime returns the process's user plus system CPU time (the database
+// server's, for PostgreSQL, is not included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fill appends commits of 2 Added events over 16 streams until n events
+// are stored.
+func fill(b testing.TB, bk backend.Backend, n int) {
+	b.Helper()
+	heads := map[es.StreamID]int64{}
+	for i := 0; i < (n+1)/2; i++ {
+		s := es.StreamID{AggregateType: "Probe", Key: fmt.Sprintf("s%d", i%16)}
+		if err := bk.Append(ctx, addCommit(b, s, heads[s], 2, fmt.Sprintf("b%d", i))); err != nil {
+			b.Fatal(err)
+		}
+		heads[s] += 2
+	}
+}
+
+// BenchmarkProjectSQL projects b.N stored events (commits of 2 over 16
+// streams, from the memory feed) into an SQL read model of one row per
+// event, with the progress in the same database, against a hand-written
+// baseline over the same driver: per 256 commits, one transaction of the
+// same inserts and one checkpoint update. It reports events/s and the
+// client's CPU time per event.
+func BenchmarkProjectSQL(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		for _, mode := range []string{"baseline", "runner"} {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				benchProject(b, databases()[name](b), mode)
+			})
+		}
+	}
+}
+
+func benchProject(b *testing.B, d database, mode string) {
+	m := memory.NewBackend()
+	fill(b, m, b.N)
+	model := newSQLModel(b, d, "bench")
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	switch mode {
+	case "baseline":
+		baselineSQL(b, d, m, model)
+	case "runner":
+		p, err := model.Open(probe.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := projection.NewRunner(p, projection.FromFeed(m), d.store(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	elapsed := time.Since(start)
+	got, err := model.Applied(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, ids := range got {
+		n += len(ids)
+	}
+	if n < b.N {
+		b.Fatalf("applied %d of %d", n, b.N)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/event")
+}
+
+// baselineSQL is what a hand-written projector does: read the feed in
+// batches, insert each event's row and store the position, one
+// transaction per batch.
+func baselineSQL(b *testing.B, d database, m *memory.Backend, model *sqlModel) {
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE `+d.prefix+`bench_cp (name TEXT PRIMARY KEY, position TEXT NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.db.ExecContext(ctx, d.rebind(`INSERT INTO `+d.prefix+`bench_cp VALUES (?, '')`), "x"); err != nil {
+		b.Fatal(err)
+	}
+	insert := d.rebind(`INSERT INTO ` + model.table + ` (aggregate_type, stream_key, sequence, id) VALUES (?, ?, ?, ?)`)
+	update := d.rebind(`UPDATE ` + d.prefix + `bench_cp SET position = ? WHERE name = ?`)
+	var after backend.Position
+	for {
+		var batch []backend.FeedCommit
+		for c, err := range m.ReadFeed(ctx, after) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch = append(batch, c)
+			if len(batch) == projection.DefaultBatchSize {
+				break
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		tx, err := d.db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range batch {
+			for _, rec := range c.Records {
+				var e probe.Added
+				if err := json.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tx.ExecContext(ctx, insert, c.Stream.AggregateType, c.Stream.Key, rec.Sequence, e.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		after = batch[len(batch)-1].Position
+		if _, err := tx.ExecContext(ctx, update, string(after), "x"); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLatencyPostgresFeed measures the time from a command's commit
+// to the moment its event is in the read model, end to end on PostgreSQL:
+// 4 writers commit b.N commands of one event through aggregates on the
+// PostgreSQL store, each at most one every 2 ms, while a runner follows
+// the store's feed (woken by its notifications) into a read model in the
+// same database. It reports p50 and p99 in microseconds and the client's
+// CPU time per command.
+func BenchmarkLatencyPostgresFeed(b *testing.B) {
+	d := openPostgres(b)
+	bk, err := pgstore.NewBackend(ctx, d.pool, pgstore.WithSchema(d.schema+"_events"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		bk.Close()
+		_, _ = d.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+d.schema+"_events CASCADE")
+	})
+	latencyBench(b, d, es.NewStore(bk), projection.FromFeed(bk), 2*time.Millisecond)
+}
+
+// BenchmarkLatencySQL is BenchmarkLatencyPostgresFeed with the events in
+// the memory store (each writer at most one command every 500 µs) and the
+// read model in SQLite or PostgreSQL.
+func BenchmarkLatencySQL(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			d := databases()[name](b)
+			m := memory.NewBackend()
+			latencyBench(b, d, es.NewStore(m), projection.FromFeed(m), 500*time.Microsecond)
+		})
+	}
+}
+
+func latencyBench(b *testing.B, d database, store es.EventStore, src projection.Source, pace time.Duration) {
+	reg := probe.NewRegistry()
+	model := newSQLModel(b, d, "latency")
+	var mu sync.Mutex
+	var pending []time.Time
+	var got []time.Duration
+	p, err := projection.New("latency", reg, &timedModel{sqlModel: model, note: func(t time.Time) {
+		mu.Lock()
+		pending = append(pending, t)
+		mu.Unlock()
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var applied int
+	r, err := projection.NewRunner(p, src, d.store(b), projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) {
+		now := time.Now()
+		mu.Lock()
+		for _, t := range pending {
+			got = append(got, now.Sub(t))
+		}
+		applied += len(pending)
+		pending = pending[:0]
+		mu.Unlock()
+	}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			pr, err := probe.New(fmt.Sprintf("lat-%d", w), "", reg, store)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			tick := time.NewTicker(pace)
+			defer tick.Stop()
+			for i := w; i < b.N; i += 4 {
+				<-tick.C
+				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprintf("c%d", i), Size: 1}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(time.Minute); ; {
+		mu.Lock()
+		n := applied
+		mu.Unlock()
+		if n >= b.N || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) < b.N {
+		b.Fatalf("%d of %d events applied", len(got), b.N)
+	}
+	slices.Sort(got)
+	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// timedModel notes the commit time of each event it applies.
+type timedModel struct {
+	*sqlModel
+	note func(time.Time)
+}
+
+// ProjectAdded writes the row and notes the event's commit time.
+func (m *timedModel) ProjectAdded(ctx context.Context, tx *sql.Tx, ev projection.Event, e probe.Added) error {
+	m.note(ev.Time)
+	return m.sqlModel.ProjectAdded(ctx, tx, ev, e)
+}
