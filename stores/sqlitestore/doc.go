@@ -1,0 +1,2 @@
+// Package sqlitestore stores events in SQLite.
+package sqlitestore
