@@ -184,4 +184,3 @@ func (l *latencies) percentiles() (p50, p99 time.Duration) {
 	slices.Sort(s)
 	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
 }
-

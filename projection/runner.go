@@ -204,6 +204,26 @@ func (r *Runner) Run(ctx context.Context) error { return r.run(ctx, false) }
 // tests wait for a read model to be current.
 func (r *Runner) CatchUp(ctx context.Context) error { return r.run(ctx, true) }
 
+// Start is CatchUp, then Run in a goroutine of its own until ctx ends: a
+// server calls it before it serves the read model, so that the model is
+// current (rebuilt, for an in-memory one) when the first request comes.
+// It returns CatchUp's error. If Run later stops for another reason than
+// ctx (a gap, a poison event under Stop), Status reports Running false and
+// the error in Err, and Hooks.Error is called with it.
+func (r *Runner) Start(ctx context.Context) error {
+	if err := r.CatchUp(ctx); err != nil {
+		return err
+	}
+	go func() {
+		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			if h := r.cfg.hooks.Error; h != nil {
+				h(err)
+			}
+		}
+	}()
+	return nil
+}
+
 func (r *Runner) run(ctx context.Context, untilCaughtUp bool) error {
 	if !r.runMu.TryLock() {
 		return fmt.Errorf("projection %s: %w", r.id, ErrRunning)

@@ -543,3 +543,25 @@ func TestRebuild100000Events(t *testing.T) {
 	t.Logf("%d progress reports, %d status reads during the rebuild", len(reports), len(seen))
 	checkModel(t, next, fold(t, b))
 }
+
+func TestStartCatchesUpThenFollows(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := memory.NewBackend()
+	heads := map[es.StreamID]int64{}
+	streams := streamsOf(3)
+	appendAdds(t, b, streams, 30, 1, heads, "s")
+	m := newTally()
+	r := newRunner(t, m, projection.FromFeed(b), projection.NewMemoryStore())
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.count(); n != 30 {
+		t.Fatalf("Start returned with %d events applied, want 30", n)
+	}
+	appendAdds(t, b, streams, 30, 1, heads, "t")
+	waitFor(t, "the events committed after Start", func() bool { return m.count() == 60 })
+	cancel()
+	waitFor(t, "the runner to stop", func() bool { return !r.Status().Running })
+	checkModel(t, m, fold(t, b))
+}

@@ -186,7 +186,6 @@ func TestSQLVersions(t *testing.T) {
 				if v, err := store.Active(ctx, "vm"); err != nil || v != "" {
 					t.Fatalf("active before any: %q %v", v, err)
 				}
-				var runners []*projection.Runner
 				for _, version := range []string{"1", "2"} {
 					m := newSQLModel(t, d, "vm_"+version)
 					p, err := projection.New("vm", probe.NewRegistry(), m, projection.WithVersion(version))
@@ -206,7 +205,6 @@ func TestSQLVersions(t *testing.T) {
 					if v, err := store.Active(ctx, "vm"); err != nil || v != version {
 						t.Fatalf("active %q %v, want %s", v, err, version)
 					}
-					runners = append(runners, r)
 				}
 				if err := store.Delete(ctx, projection.ID{Name: "vm", Version: "1"}); err != nil {
 					t.Fatal(err)
