@@ -91,7 +91,12 @@ func WithoutTableCreation() SQLOption { return func(c *sqlConfig) { c.create = f
 //
 // On SQLite, give the *sql.DB a busy timeout (modernc.org/sqlite:
 // "_pragma=busy_timeout(5000)"), since the event store and the runner
-// take the write lock in turn. It is safe for concurrent use.
+// take the write lock in turn. Table creation is CREATE TABLE IF NOT
+// EXISTS, which PostgreSQL may refuse when two processes run it at the
+// same instant: create the tables once (at deployment, or in one
+// process) where that can happen. Tested against SQLite through
+// modernc.org/sqlite v1.62.0 and PostgreSQL 15 through pgx v5.12.0's
+// database/sql driver. It is safe for concurrent use.
 type SQLStore struct {
 	db *sql.DB
 	d  Dialect

@@ -60,6 +60,17 @@ func BenchmarkProjectSQL(b *testing.B) {
 func benchProject(b *testing.B, d database, mode string) {
 	m := memory.NewBackend()
 	fill(b, m, b.N)
+	benchFeed(b, d, m, mode)
+}
+
+// feedBackend is a Backend with a Feed.
+type feedBackend interface {
+	backend.Backend
+	backend.Feed
+}
+
+// benchFeed projects what m's feed holds into an SQL read model in d.
+func benchFeed(b *testing.B, d database, m feedBackend, mode string) {
 	model := newSQLModel(b, d, "bench")
 	cpu0 := cpuTime()
 	b.ResetTimer()
@@ -100,7 +111,7 @@ func benchProject(b *testing.B, d database, mode string) {
 // baselineSQL is what a hand-written projector does: read the feed in
 // batches, insert each event's row and store the position, one
 // transaction per batch.
-func baselineSQL(b *testing.B, d database, m *memory.Backend, model *sqlModel) {
+func baselineSQL(b *testing.B, d database, m backend.Feed, model *sqlModel) {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE `+d.prefix+`bench_cp (name TEXT PRIMARY KEY, position TEXT NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
@@ -268,4 +279,27 @@ type timedModel struct {
 func (m *timedModel) ProjectAdded(ctx context.Context, tx *sql.Tx, ev projection.Event, e probe.Added) error {
 	m.note(ev.Time)
 	return m.sqlModel.ProjectAdded(ctx, tx, ev, e)
+}
+
+// BenchmarkProjectPostgresFeed projects b.N events (commits of 2 over 16
+// streams) stored in the PostgreSQL store, read through its feed, into
+// the same SQL read model and progress tables in the same database,
+// against the hand-written baseline of BenchmarkProjectSQL over the same
+// feed. It reports events/s and the client's CPU time per event.
+func BenchmarkProjectPostgresFeed(b *testing.B) {
+	for _, mode := range []string{"baseline", "runner"} {
+		b.Run(mode, func(b *testing.B) {
+			d := openPostgres(b)
+			bk, err := pgstore.NewBackend(ctx, d.pool, pgstore.WithSchema(d.schema+"_events"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				bk.Close()
+				_, _ = d.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+d.schema+"_events CASCADE")
+			})
+			fill(b, bk, b.N)
+			benchFeed(b, d, bk, mode)
+		})
+	}
 }
