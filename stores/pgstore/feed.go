@@ -68,7 +68,11 @@ func truncate(s string) string {
 // the database cluster are read (pg_snapshot_xmin of the current snapshot):
 // all of those have ended, so no commit can later appear before one already
 // yielded. A commit whose transaction is still running, or that ended after
-// an older one that is still running, is yielded by a later ReadFeed.
+// an older one that is still running, is yielded by a later ReadFeed; when
+// ReadFeed starts and sees such committed rows, it first waits (polling) up
+// to WithInFlightWait for the older transactions to end, so that a commit
+// acknowledged before ReadFeed started is yielded by it unless a long
+// transaction holds the feed back.
 //
 // It reads a page of rows at a time (WithPageSize), returning the page's
 // connection to the pool before yielding its commits. A row that cannot be
