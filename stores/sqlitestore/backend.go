@@ -424,7 +424,9 @@ func (b *Backend) insertCommit(ctx context.Context, tx *sql.Tx, c backend.Commit
 			return err
 		}
 	}
-	if c.Expected == 0 {
+	if c.Expected == 0 || b.heads.known(c.Stream) == c.Expected {
+		// A new stream, or one this Backend has seen reach c.Expected:
+		// the event at c.Expected exists (stored events are never removed).
 		return nil
 	}
 	var ok bool
@@ -479,14 +481,13 @@ func (b *Backend) Load(ctx context.Context, stream backend.StreamID, after int64
 			}
 			var err error
 			batch, err = b.loadBatch(ctx, stream, after, batch[:0], &md)
-			if err != nil {
-				yield(backend.Record{}, b.wrap(ctx, op, err))
-				return
-			}
 			if len(batch) > 0 {
 				b.heads.note(stream, batch[len(batch)-1].Sequence)
-				b.cache.add(stream, after, batch)
+				if err == nil {
+					b.cache.add(stream, after, batch)
+				}
 			}
+			// The records before a failure are yielded first.
 			for _, r := range batch {
 				if err := ctx.Err(); err != nil {
 					yield(backend.Record{}, fmt.Errorf("sqlitestore: %s: %w", op, err))
@@ -495,6 +496,16 @@ func (b *Backend) Load(ctx context.Context, stream backend.StreamID, after int64
 				if !yield(r, nil) {
 					return
 				}
+			}
+			if err != nil {
+				var ce *backend.CorruptError
+				if errors.As(err, &ce) {
+					err = fmt.Errorf("sqlitestore: %s: %w", op, err)
+				} else {
+					err = b.wrap(ctx, op, err)
+				}
+				yield(backend.Record{}, err)
+				return
 			}
 			if len(batch) < b.cfg.batchSize {
 				return

@@ -45,10 +45,7 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 				return
 			}
 			n, done, err := b.feedBatch(ctx, &g)
-			if err != nil {
-				yield(backend.FeedCommit{}, b.wrap(ctx, op, err))
-				return
-			}
+			// The commits completed before a failure are yielded first.
 			for _, c := range done {
 				if err := ctx.Err(); err != nil {
 					yield(backend.FeedCommit{}, fmt.Errorf("sqlitestore: %s: %w", op, err))
@@ -57,6 +54,16 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 				if !yield(c, nil) {
 					return
 				}
+			}
+			if err != nil {
+				var ce *backend.CorruptError
+				if errors.As(err, &ce) || errors.Is(err, backend.ErrInvalidPosition) {
+					err = fmt.Errorf("sqlitestore: %s: %w", op, err)
+				} else {
+					err = b.wrap(ctx, op, err)
+				}
+				yield(backend.FeedCommit{}, err)
+				return
 			}
 			if n < b.cfg.batchSize {
 				if g.open != nil {

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/aggregatekit/eventsourcing/backend"
 )
@@ -40,8 +43,8 @@ func (s *SnapshotStore) Get(ctx context.Context, stream backend.StreamID) (backe
 		return backend.Snapshot{}, fmt.Errorf("sqlitestore: %s: %w", op, backend.ErrSnapshotNotFound)
 	}
 	if err != nil {
-		if ctx.Err() == nil && kindOf(err) == nil && sqliteCode(err) == 0 {
-			// A scan error: a row that is not what Put writes.
+		if !s.b.closed.Load() && ctx.Err() == nil && (sqliteCode(err) == sqlite3.SQLITE_CORRUPT || strings.HasPrefix(err.Error(), "sql: Scan error")) {
+			// A row that is not what Put writes, or a damaged page.
 			return backend.Snapshot{}, fmt.Errorf("sqlitestore: %s: %w: %w", op, backend.ErrInvalidSnapshot, err)
 		}
 		return backend.Snapshot{}, s.b.wrap(ctx, op, err)
