@@ -258,7 +258,7 @@ func BenchmarkCommands(b *testing.B) {
 				wg.Wait()
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
-				b.ReportMetric(float64((cpuTime() - c0).Nanoseconds())/float64(b.N), "cpu-ns/command")
+				b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/command")
 			})
 		}
 	}
