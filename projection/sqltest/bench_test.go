@@ -181,14 +181,14 @@ func BenchmarkLatencyPostgresFeed(b *testing.B) {
 }
 
 // BenchmarkLatencySQL is BenchmarkLatencyPostgresFeed with the events in
-// the memory store (each writer at most one command every 500 µs) and the
+// the memory store (each writer at most one command every 2 ms) and the
 // read model in SQLite or PostgreSQL.
 func BenchmarkLatencySQL(b *testing.B) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			d := databases()[name](b)
 			m := memory.NewBackend()
-			latencyBench(b, d, es.NewStore(m), projection.FromFeed(m), 500*time.Microsecond)
+			latencyBench(b, d, es.NewStore(m), projection.FromFeed(m), 2*time.Millisecond)
 		})
 	}
 }
