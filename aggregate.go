@@ -46,32 +46,62 @@ const DefaultIdempotencyWindow = 100
 // running fails with ErrConcurrentUse and changes nothing.
 type AggregateBase struct {
 	key      string
-	aggType  string // set by SetAggregateType
-	stream   StreamID
-	streamOK bool // stream is computed and valid
+	stream   StreamID // valid when flags&streamOK
 	registry EventRegistry
 	store    EventStore
 	state    StateFetchFunc
-	retry    RetryPolicy
 
-	skipUnknown bool
-	window      int   // idempotency window: 0 default, < 0 none
-	busy        int32 // a call is running (atomic)
+	wiring   *wiring       // from AutomaticWireup; shared, read-only
+	subject  reflect.Value // the wired aggregate
+	events   EventDispatcher
+	commands CommandDispatcher
+	ext      *baseOptions // rarely set options and definitions; nil until needed
 
-	seq    int64    // last sequence applied to the state
-	recent []string // ring of the latest commit IDs, oldest at recentAt once full
+	seq   int64  // last sequence applied to the state
+	busy  int32  // a call is running (atomic)
+	flags uint32 // see the flag constants
+	want  string // command ID being handled: a loaded commit with it is a repeat
+
+	recent []string // ring of the latest commit IDs, oldest at at once full
 	at     int      // next slot to overwrite once recent is full
 
-	want    string // command ID being handled: a loaded commit with it is a repeat
-	found   bool   // a loaded commit carried want
-	applied bool   // the pending commit's events were applied (Commit.State)
+	loading *loading // reused by every load through NewStore's adapter
+}
 
-	wiring   *wiring
-	subject  reflect.Value
-	args     [3]reflect.Value // scratch for reflective calls
+// Flags of an AggregateBase.
+const (
+	streamOK    uint32 = 1 << iota // stream is computed and valid
+	skipUnknown                    // loads skip unknown event types
+	applied                        // the pending commit's events were applied (Commit.State)
+	found                          // a loaded commit carried want
+)
+
+// baseOptions holds what most aggregates never set, so that a new instance
+// stays small.
+type baseOptions struct {
+	aggType  string // set by SetAggregateType
+	retry    RetryPolicy
+	window   int // idempotency window: 0 default, < 0 none
 	replays  map[reflect.Type]func(Event)
 	handlers map[reflect.Type]func(context.Context, any) ([]Event, error)
 	ignored  map[reflect.Type]bool
+}
+
+func (b *AggregateBase) options() *baseOptions {
+	if b.ext == nil {
+		b.ext = &baseOptions{}
+	}
+	return b.ext
+}
+
+func (b *AggregateBase) has(f uint32) bool { return b.flags&f != 0 }
+
+func (b *AggregateBase) set(f uint32, on bool) {
+	if on {
+		b.flags |= f
+	} else {
+		b.flags &^= f
+	}
 }
 
 // Initialize binds the aggregate to the stream key, the registry that names
@@ -81,27 +111,39 @@ type AggregateBase struct {
 // so an instance can be reused for another key. Problems (nil arguments, an
 // invalid key) are reported by the first call that needs them.
 func (b *AggregateBase) Initialize(key string, registry EventRegistry, store EventStore, state StateFetchFunc) {
-	*b = AggregateBase{key: key, registry: registry, store: store, state: state}
+	if !b.fresh() {
+		*b = AggregateBase{}
+	}
+	b.key, b.registry, b.store, b.state = key, registry, store, state
+}
+
+// fresh reports whether b is still the zero value, as it is in a newly
+// allocated aggregate, so that Initialize need not clear it.
+func (b *AggregateBase) fresh() bool {
+	return b.key == "" && b.registry == nil && b.store == nil && b.state == nil && b.wiring == nil &&
+		b.ext == nil && b.seq == 0 && b.flags == 0 && b.recent == nil && b.events == nil && b.commands == nil &&
+		!b.subject.IsValid() && b.want == "" && b.stream == (StreamID{}) && b.at == 0 && b.loading == nil &&
+		atomic.LoadInt32(&b.busy) == 0
 }
 
 // SetAggregateType sets the aggregate type of the stream, which defaults to
 // the Go type name of the state. Set it to keep stored streams stable when the
 // Go type is renamed. Call it after Initialize.
 func (b *AggregateBase) SetAggregateType(name string) {
-	b.aggType = name
-	b.streamOK = false
+	b.options().aggType = name
+	b.set(streamOK, false)
 }
 
 // SetRetryPolicy sets how conflicting commands are retried (see RetryPolicy).
 // Call it after Initialize, which restores DefaultRetryPolicy.
-func (b *AggregateBase) SetRetryPolicy(p RetryPolicy) { b.retry = p }
+func (b *AggregateBase) SetRetryPolicy(p RetryPolicy) { b.options().retry = p }
 
 // SetSkipUnknownEvents makes loads skip (but count) stored events whose type
 // the registry does not know, instead of failing with an
 // *UnknownEventTypeError. Use it for a reader that knows only some event
 // types; a writer that skips may decide on incomplete state, and under the
 // snapshot middleware its snapshots would capture that incomplete state.
-func (b *AggregateBase) SetSkipUnknownEvents(skip bool) { b.skipUnknown = skip }
+func (b *AggregateBase) SetSkipUnknownEvents(skip bool) { b.set(skipUnknown, skip) }
 
 // SetIdempotencyWindow sets how many of the stream's latest commit IDs the
 // aggregate remembers, and its snapshots keep, to recognise a command
@@ -112,9 +154,9 @@ func (b *AggregateBase) SetSkipUnknownEvents(skip bool) { b.skipUnknown = skip }
 // per commit ID).
 func (b *AggregateBase) SetIdempotencyWindow(n int) {
 	if n <= 0 {
-		b.window = -1
+		b.options().window = -1
 	} else {
-		b.window = n
+		b.options().window = n
 	}
 	b.recent, b.at = nil, 0
 }
@@ -132,10 +174,11 @@ func (b *AggregateBase) IgnoreEvents(events ...Event) {
 		if t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if b.ignored == nil {
-			b.ignored = map[reflect.Type]bool{}
+		o := b.options()
+		if o.ignored == nil {
+			o.ignored = map[reflect.Type]bool{}
 		}
-		b.ignored[t] = true
+		o.ignored[t] = true
 	}
 }
 
@@ -145,8 +188,8 @@ func (b *AggregateBase) Key() string { return b.key }
 // AggregateType returns the stream's aggregate type: the name given to
 // SetAggregateType, or else the Go type name of the state.
 func (b *AggregateBase) AggregateType() string {
-	if b.aggType != "" {
-		return b.aggType
+	if b.ext != nil && b.ext.aggType != "" {
+		return b.ext.aggType
 	}
 	if b.wiring != nil {
 		return b.wiring.typeName
@@ -178,7 +221,7 @@ func typeNameOf(state any) string {
 
 // StreamID returns the identity of the aggregate's stream.
 func (b *AggregateBase) StreamID() StreamID {
-	if b.streamOK {
+	if b.has(streamOK) {
 		return b.stream
 	}
 	return StreamID{AggregateType: b.AggregateType(), Key: b.key}
@@ -194,14 +237,15 @@ func (b *AggregateBase) ready() error {
 	if b.registry == nil || b.store == nil || b.state == nil {
 		return fmt.Errorf("%w: Initialize needs a registry, a store and a state function", ErrNotInitialized)
 	}
-	if b.streamOK {
+	if b.has(streamOK) {
 		return nil
 	}
 	s := StreamID{AggregateType: b.AggregateType(), Key: b.key}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	b.stream, b.streamOK = s, true
+	b.stream = s
+	b.set(streamOK, true)
 	return nil
 }
 
@@ -217,13 +261,10 @@ func (b *AggregateBase) leave() { atomic.StoreInt32(&b.busy, 0) }
 
 // windowSize returns the idempotency window in commits (0: none).
 func (b *AggregateBase) windowSize() int {
-	switch {
-	case b.window == 0:
+	if b.ext == nil || b.ext.window == 0 {
 		return DefaultIdempotencyWindow
-	case b.window < 0:
-		return 0
 	}
-	return b.window
+	return max(b.ext.window, 0)
 }
 
 // remember notes id as the stream's latest commit.

@@ -34,7 +34,8 @@ func (b *AggregateBase) refresh(ctx context.Context) (err error) {
 // panic goes on.
 func (b *AggregateBase) resetOnPanic() {
 	if r := recover(); r != nil {
-		b.applied, b.want, b.found = false, "", false
+		b.set(applied|found, false)
+		b.want = ""
 		b.resetState()
 		panic(r)
 	}
@@ -48,6 +49,11 @@ func (b *AggregateBase) resetOnPanic() {
 // on the fresh state, under the aggregate's RetryPolicy; after the last
 // attempt the error still matches ErrConcurrency. A command without a
 // handler fails with ErrNoHandler.
+//
+// The events are applied once the store has accepted them, so a lost
+// conflict costs only the events the other writers stored (not a reload of
+// the whole history), and a Replay method that panics does so after the
+// commit (the instance is then reset and reloads on its next use).
 //
 // With a command ID on ctx (WithCommandID), a command whose commit is
 // already stored is not run again: Handle refreshes the state and returns
@@ -63,11 +69,11 @@ func (b *AggregateBase) Handle(ctx context.Context, cmd any) error {
 	if err := b.ready(); err != nil {
 		return err
 	}
-	decide, err := b.handlerFor(cmd)
+	d, err := b.decision(cmd)
 	if err != nil {
 		return err
 	}
-	return b.execute(ctx, decide)
+	return b.execute(ctx, &d)
 }
 
 // Run gives fn a consistent view of the aggregate: the state is refreshed,
@@ -88,17 +94,20 @@ func (b *AggregateBase) Run(ctx context.Context, fn func(ctx context.Context) ([
 	if err := b.ready(); err != nil {
 		return err
 	}
-	return b.execute(ctx, fn)
+	return b.execute(ctx, &decision{fn: fn})
 }
 
-func (b *AggregateBase) execute(ctx context.Context, decide func(context.Context) ([]Event, error)) error {
+func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 	id := CommandIDFrom(ctx)
 	if id != "" {
 		if err := backend.ValidCommitID(id); err != nil {
 			return fmt.Errorf("eventsourcing: %s: command ID: %w", b.stream, err)
 		}
 	}
-	policy := b.retry
+	var policy RetryPolicy
+	if b.ext != nil {
+		policy = b.ext.retry
+	}
 	if policy == (RetryPolicy{}) {
 		policy = DefaultRetryPolicy()
 	}
@@ -108,17 +117,18 @@ func (b *AggregateBase) execute(ctx context.Context, decide func(context.Context
 		if err != nil || repeat {
 			return err
 		}
-		events, err := decide(ctx)
+		events, err := b.decide(ctx, d)
 		if err != nil {
 			return err
 		}
 		if len(events) == 0 {
 			return nil
 		}
+		now := time.Now().UTC()
 		if id == "" {
-			id = NewCommitID()
+			id = newCommitID(now)
 		}
-		err = b.commit(ctx, events, id)
+		err = b.commit(ctx, events, id, now)
 		if err == nil {
 			return nil
 		}
@@ -140,18 +150,22 @@ func (b *AggregateBase) refreshFor(ctx context.Context, id string) (repeat bool,
 	if id == "" {
 		return false, b.refresh(ctx)
 	}
-	b.want, b.found = id, b.remembers(id)
-	defer func() { b.want, b.found = "", false }()
+	b.want = id
+	b.set(found, b.remembers(id))
+	defer func() {
+		b.want = ""
+		b.set(found, false)
+	}()
 	if err := b.refresh(ctx); err != nil {
 		return false, err
 	}
-	return b.found, nil
+	return b.has(found), nil
 }
 
 // commit encodes events and commits them; once the store accepted them, it
 // applies them to the state. If encoding fails nothing is sent.
-func (b *AggregateBase) commit(ctx context.Context, events []Event, id string) error {
-	records, err := b.encode(ctx, events, id)
+func (b *AggregateBase) commit(ctx context.Context, events []Event, id string, now time.Time) error {
+	records, err := b.encode(ctx, events, id, now)
 	if err != nil {
 		return err
 	}
@@ -162,17 +176,17 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event, id string) e
 		agg:    b,
 	}
 	defer b.resetOnPanic()
-	b.applied = false
+	b.set(applied, false)
 	err = b.store.Commit(ctx, c)
-	applied := b.applied
-	b.applied = false
+	early := b.has(applied)
+	b.set(applied, false)
 	if err != nil {
-		if applied { // a middleware asked for the state: it holds the failed events
+		if early { // a middleware asked for the state: it holds the failed events
 			b.resetState()
 		}
 		return err
 	}
-	if !applied {
+	if !early {
 		for _, e := range events {
 			b.applyRaised(e)
 		}
@@ -184,21 +198,22 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event, id string) e
 
 // encode turns events into the records of a commit with ID id, checking
 // that every event is registered, encodable and applied by the aggregate.
-func (b *AggregateBase) encode(ctx context.Context, events []Event, id string) ([]Record, error) {
+func (b *AggregateBase) encode(ctx context.Context, events []Event, id string, now time.Time) ([]Record, error) {
 	md := metadataOf(ctx)
 	if err := backend.ValidMetadata(md); err != nil {
 		return nil, fmt.Errorf("eventsourcing: %s: %w", b.stream, err)
 	}
 	codec := b.registry.Codec()
-	now := time.Now().UTC()
 	records := make([]Record, len(events))
 	for i, e := range events {
-		v := reflect.ValueOf(e)
-		if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+		t := reflect.TypeOf(e)
+		if t == nil {
 			return nil, fmt.Errorf("%w: event %d of %d is nil", ErrEncoding, i+1, len(events))
 		}
-		t := v.Type()
 		if t.Kind() == reflect.Pointer {
+			if reflect.ValueOf(e).IsNil() {
+				return nil, fmt.Errorf("%w: event %d of %d is nil", ErrEncoding, i+1, len(events))
+			}
 			t = t.Elem()
 		}
 		name, ok := b.registry.Name(t)
@@ -222,21 +237,24 @@ func (b *AggregateBase) encode(ctx context.Context, events []Event, id string) (
 // applies reports whether events of type t change the state, or are
 // declared ignored.
 func (b *AggregateBase) applies(t reflect.Type) bool {
-	if _, ok := b.replays[t]; ok {
-		return true
-	}
 	if b.wiring != nil {
 		if _, ok := b.wiring.replays[t]; ok {
 			return true
 		}
 	}
-	return b.ignored[t]
+	if b.ext != nil {
+		if _, ok := b.ext.replays[t]; ok {
+			return true
+		}
+		return b.ext.ignored[t]
+	}
+	return false
 }
 
 // stateAfter applies events early (Commit.State) and returns the state.
 func (b *AggregateBase) stateAfter(events []Event) any {
-	if !b.applied {
-		b.applied = true
+	if !b.has(applied) {
+		b.set(applied, true)
 		for _, e := range events {
 			b.applyRaised(e)
 		}
@@ -261,7 +279,7 @@ func (b *AggregateBase) apply(rec Record) error {
 		}
 	}
 	if !ok {
-		if !b.skipUnknown {
+		if !b.has(skipUnknown) {
 			return &UnknownEventTypeError{Type: rec.EventType, Stream: b.stream, Sequence: rec.Sequence}
 		}
 	} else if err := b.decodeAndReplay(t, rec); err != nil {
@@ -270,8 +288,8 @@ func (b *AggregateBase) apply(rec Record) error {
 	b.seq = rec.Sequence
 	if id := rec.CommitID; id != "" && id != b.latest() {
 		b.remember(id)
-		if id == b.want && id != "" {
-			b.found = true
+		if id == b.want {
+			b.set(found, true)
 		}
 	}
 	return nil
@@ -282,17 +300,7 @@ func (b *AggregateBase) decodeAndReplay(t reflect.Type, rec Record) error {
 	if err := b.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
 		return &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
 	}
-	if fn, ok := b.replays[t]; ok {
-		fn(ptr.Elem().Interface())
-	} else if b.wiring != nil {
-		if r, ok := b.wiring.replays[t]; ok {
-			if r.ptr {
-				b.callReplay(r, ptr)
-			} else {
-				b.callReplay(r, ptr.Elem())
-			}
-		}
-	}
+	b.replayDecoded(t, ptr)
 	return nil
 }
 
@@ -312,9 +320,33 @@ func (b *AggregateBase) restore(sequence int64, data []byte, recent []string) er
 	b.seq = sequence
 	b.setRecent(recent)
 	if b.want != "" && b.remembers(b.want) {
-		b.found = true
+		b.set(found, true)
 	}
 	return nil
+}
+
+// loading is the state of one load into an aggregate through a backend
+// iterator: yield applies each record and keeps the first error.
+type loading struct {
+	b     *AggregateBase
+	err   error
+	yield func(Record, error) bool
+}
+
+// yielder returns the aggregate's loading, made on first use.
+func (b *AggregateBase) yielder() *loading {
+	if b.loading == nil {
+		y := &loading{b: b}
+		y.yield = func(rec Record, err error) bool {
+			if err == nil {
+				err = y.b.apply(rec)
+			}
+			y.err = err
+			return err == nil
+		}
+		b.loading = y
+	}
+	return b.loading
 }
 
 // aggLoader exposes an AggregateBase to stores without adding methods to

@@ -406,3 +406,69 @@ func TestNewCommitID(t *testing.T) {
 		seen[id], prev = true, id
 	}
 }
+
+// Dispatched has hand-written dispatch methods that count their calls, as
+// cmd/esgen would write them without the counters.
+type Dispatched struct {
+	es.AggregateBase `json:"-"`
+	Balance          int64
+	events, commands int
+}
+
+func (d *Dispatched) HandleDeposit(c Deposit) ([]es.Event, error) {
+	return []es.Event{Deposited(c)}, nil
+}
+func (d *Dispatched) ReplayDeposited(e Deposited) { d.Balance += e.Amount }
+func (d *Dispatched) ReplayWithdrawn(e Withdrawn) { d.Balance -= e.Amount }
+
+func (d *Dispatched) DispatchEvent(e es.Event) bool {
+	d.events++
+	if e, ok := e.(*Deposited); ok {
+		d.ReplayDeposited(*e)
+		return true
+	}
+	if e, ok := e.(Deposited); ok {
+		d.ReplayDeposited(e)
+		return true
+	}
+	return false // Withdrawn: AggregateBase falls back to reflection
+}
+
+func (d *Dispatched) DispatchCommand(_ context.Context, cmd any) ([]es.Event, error) {
+	d.commands++
+	if c, ok := cmd.(Deposit); ok {
+		return d.HandleDeposit(c)
+	}
+	return nil, es.ErrNoHandler
+}
+
+func TestDispatchersAreUsed(t *testing.T) {
+	ctx := context.Background()
+	store := es.NewStore(memory.NewBackend())
+	d := &Dispatched{}
+	d.Initialize("k", bankRegistry(t), store, func() any { return d })
+	d.SetAggregateType("Account")
+	if err := d.AutomaticWireup(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Handle(ctx, Deposit{Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if d.commands != 1 || d.events != 1 || d.Balance != 5 {
+		t.Fatalf("commands %d events %d balance %d", d.commands, d.events, d.Balance)
+	}
+	w, _ := newAccount("k", bankRegistry(t), store)
+	if err := w.Handle(ctx, Withdraw{Amount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	e := &Dispatched{}
+	e.Initialize("k", bankRegistry(t), store, func() any { return e })
+	e.SetAggregateType("Account")
+	_ = e.AutomaticWireup(e)
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.events != 2 || e.Balance != 3 {
+		t.Fatalf("a load dispatched %d events (want 2: one handled, one falling back), balance %d", e.events, e.Balance)
+	}
+}

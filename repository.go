@@ -167,7 +167,7 @@ func (r *Repository[A]) instance(ctx context.Context, key string) (A, *Aggregate
 		return zero, nil, fmt.Errorf("%w: the factory built key %q when asked for %q", ErrNotInitialized, b.key, key)
 	}
 	if p, ok := RetryPolicyFrom(ctx); ok {
-		b.retry = p
+		b.options().retry = p
 	}
 	return a, b, nil
 }

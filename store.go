@@ -155,6 +155,15 @@ func NewStore(b Backend) EventStore { return &backendStore{b} }
 type backendStore struct{ b Backend }
 
 func (s *backendStore) Refresh(ctx context.Context, l Loader) error {
+	if al, ok := l.(aggLoader); ok {
+		// The aggregate's own yield function, made once per instance: a
+		// refresh that finds nothing new allocates nothing.
+		y := al.b.yielder()
+		s.b.Load(ctx, l.Stream(), l.Sequence())(y.yield)
+		err := y.err
+		y.err = nil
+		return err
+	}
 	for rec, err := range s.b.Load(ctx, l.Stream(), l.Sequence()) {
 		if err != nil {
 			return err

@@ -7,16 +7,22 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // wiring is what AutomaticWireup learns about one Go type. It is computed once
 // per type and shared, read-only, by every instance.
 type wiring struct {
-	typeName string
-	base     int                            // index of the embedded AggregateBase field, -1 if none
-	handlers map[reflect.Type]handlerMethod // keyed by the non-pointer command type
-	replays  map[reflect.Type]replayMethod  // keyed by the non-pointer event type
-	err      *WireupError                   // shape problems; registry problems are checked per call
+	typeName   string
+	base       int                            // index of the embedded AggregateBase field, -1 if none
+	baseOffset uintptr                        // its offset in the struct
+	handlers   map[reflect.Type]handlerMethod // keyed by the non-pointer command type
+	replays    map[reflect.Type]replayMethod  // keyed by the non-pointer event type
+	err        *WireupError                   // shape problems; registry problems are checked per call
+
+	// registered is the registry last found to know every replayed event
+	// type. Registries only grow, so it stays true.
+	registered atomic.Pointer[StandardEventRegistry]
 }
 
 type handlerMethod struct {
@@ -65,6 +71,8 @@ func buildWiring(t reflect.Type) *wiring {
 	var problems []string
 	if w.base = baseField(t.Elem()); w.base < 0 {
 		problems = append(problems, "it must embed eventsourcing.AggregateBase (by value)")
+	} else {
+		w.baseOffset = t.Elem().Field(w.base).Offset
 	}
 	for i := 0; i < t.NumMethod(); i++ {
 		m := t.Method(i)
@@ -176,6 +184,28 @@ func replayShape(m reflect.Method) (replayMethod, reflect.Type, string) {
 	return r, key, ""
 }
 
+// EventDispatcher may be implemented by an aggregate to apply events
+// without reflective calls: DispatchEvent applies e (an event value or a
+// pointer to one) by calling the aggregate's Replay method for its type, and
+// reports false if it has none. `go run
+// github.com/aggregatekit/eventsourcing/cmd/esgen` writes it (and
+// CommandDispatcher) from the aggregate's Replay and Handle methods, so the
+// convention stays the source of truth; AutomaticWireup then uses it instead
+// of reflect.Value.Call. Replay functions given to DefineReplayMethod still
+// come first.
+type EventDispatcher interface {
+	DispatchEvent(e Event) bool
+}
+
+// CommandDispatcher may be implemented by an aggregate to run command
+// handlers without reflective calls: DispatchCommand calls the aggregate's
+// Handle method for cmd's type (cmd may be a command value or a pointer to
+// one) and returns its result, or returns exactly ErrNoHandler if it has
+// none. See EventDispatcher.
+type CommandDispatcher interface {
+	DispatchCommand(ctx context.Context, cmd any) ([]Event, error)
+}
+
 // AutomaticWireup finds subject's command handlers and replay methods by
 // reflection. subject is the aggregate itself: a non-nil pointer to a struct
 // that embeds AggregateBase, normally the same value Initialize was given
@@ -196,24 +226,33 @@ func replayShape(m reflect.Method) (replayMethod, reflect.Type, string) {
 // that is not a pointer to a struct embedding AggregateBase. All problems are
 // reported together in one *WireupError (matching ErrInvalidWireup).
 //
-// The reflection runs once per Go type and is cached; later calls for the same
-// type cost a map lookup and do not allocate.
+// The reflection runs once per Go type and is cached; later calls for the
+// same type cost a map lookup and do not allocate. Handle and Replay methods
+// are then called through reflect.Value.Call, unless the aggregate
+// implements EventDispatcher and CommandDispatcher (see cmd/esgen), whose
+// direct calls cost a type switch.
 func (b *AggregateBase) AutomaticWireup(subject any) error {
 	if b.registry == nil {
 		return fmt.Errorf("%w: call Initialize before AutomaticWireup", ErrNotInitialized)
 	}
 	v := reflect.ValueOf(subject)
-	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() || v.Type().Elem().Kind() != reflect.Struct {
 		return &WireupError{Type: fmt.Sprintf("%T", subject), Problems: []string{"the subject must be a non-nil pointer to a struct"}}
 	}
 	w := wiringFor(v.Type())
+	std, _ := b.registry.(*StandardEventRegistry)
 	var instance []string
-	for t, r := range w.replays {
-		if _, ok := b.registry.Name(t); !ok {
-			instance = append(instance, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
+	if std == nil || w.registered.Load() != std {
+		for t, r := range w.replays {
+			if _, ok := b.registry.Name(t); !ok {
+				instance = append(instance, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
+			}
+		}
+		if instance == nil && std != nil {
+			w.registered.Store(std)
 		}
 	}
-	if w.base >= 0 && v.Elem().Field(w.base).Addr().Interface() != any(b) {
+	if w.base >= 0 && v.Pointer()+w.baseOffset != reflect.ValueOf(b).Pointer() {
 		instance = append(instance, "the subject is another aggregate than the one this AggregateBase is embedded in (call a.AutomaticWireup(a))")
 	}
 	if w.err != nil || instance != nil {
@@ -226,7 +265,9 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 	}
 	b.wiring = w
 	b.subject = v
-	b.streamOK = false // the default aggregate type is now the wired type's name
+	b.events, _ = subject.(EventDispatcher)
+	b.commands, _ = subject.(CommandDispatcher)
+	b.set(streamOK, false) // the default aggregate type is now the wired type's name
 	return nil
 }
 
@@ -243,10 +284,11 @@ func (b *AggregateBase) DefineReplayMethod(event Event, fn func(Event)) error {
 	if _, ok := b.registry.Name(t); !ok {
 		return fmt.Errorf("%w: %s (replay defined for an event type the registry does not know)", ErrUnregisteredEvent, t)
 	}
-	if b.replays == nil {
-		b.replays = map[reflect.Type]func(Event){}
+	o := b.options()
+	if o.replays == nil {
+		o.replays = map[reflect.Type]func(Event){}
 	}
-	b.replays[t] = fn
+	o.replays[t] = fn
 	return nil
 }
 
@@ -259,10 +301,11 @@ func (b *AggregateBase) DefineCommandHandler(cmd any, fn func(ctx context.Contex
 	if err != nil {
 		return err
 	}
-	if b.handlers == nil {
-		b.handlers = map[reflect.Type]func(context.Context, any) ([]Event, error){}
+	o := b.options()
+	if o.handlers == nil {
+		o.handlers = map[reflect.Type]func(context.Context, any) ([]Event, error){}
 	}
-	b.handlers[t] = fn
+	o.handlers[t] = fn
 	return nil
 }
 
@@ -283,69 +326,113 @@ func (b *AggregateBase) definedType(sample any, nilFn bool) (reflect.Type, error
 	return t, nil
 }
 
-// handlerFor returns the decision function of cmd: a defined handler, or
-// the wired Handle method for its type.
-func (b *AggregateBase) handlerFor(cmd any) (func(context.Context) ([]Event, error), error) {
-	v := reflect.ValueOf(cmd)
-	if !v.IsValid() {
-		return nil, fmt.Errorf("%w: nil command", ErrInvalidCommand)
+// decision is how one command (or one Run function) decides: a value, so
+// that handling a command allocates no closure.
+type decision struct {
+	fn      func(context.Context) ([]Event, error)      // Run
+	defined func(context.Context, any) ([]Event, error) // DefineCommandHandler
+	cmd     any
+	h       handlerMethod // a wired Handle method
+	t       reflect.Type  // cmd's non-pointer type
+	isPtr   bool
+}
+
+// decision resolves cmd's handler: a defined one, the generated
+// dispatcher's, or the wired Handle method for its type.
+func (b *AggregateBase) decision(cmd any) (decision, error) {
+	t := reflect.TypeOf(cmd)
+	if t == nil {
+		return decision{}, fmt.Errorf("%w: nil command", ErrInvalidCommand)
 	}
-	t := v.Type()
-	isPtr := t.Kind() == reflect.Pointer
-	if isPtr {
-		if v.IsNil() {
-			return nil, fmt.Errorf("%w: nil %s", ErrInvalidCommand, t)
+	d := decision{cmd: cmd, t: t}
+	if t.Kind() == reflect.Pointer {
+		if reflect.ValueOf(cmd).IsNil() {
+			return decision{}, fmt.Errorf("%w: nil %s", ErrInvalidCommand, t)
 		}
-		t = t.Elem()
+		d.t, d.isPtr = t.Elem(), true
 	}
-	if fn, ok := b.handlers[t]; ok {
-		return func(ctx context.Context) ([]Event, error) { return fn(ctx, cmd) }, nil
+	if b.ext != nil {
+		if fn, ok := b.ext.handlers[d.t]; ok {
+			d.defined = fn
+			return d, nil
+		}
 	}
 	if b.wiring == nil {
-		return nil, fmt.Errorf("%w: %s (no AutomaticWireup or DefineCommandHandler for it)", ErrNoHandler, t)
+		return decision{}, fmt.Errorf("%w: %s (no AutomaticWireup or DefineCommandHandler for it)", ErrNoHandler, d.t)
 	}
-	h, ok := b.wiring.handlers[t]
+	h, ok := b.wiring.handlers[d.t]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s on %s", ErrNoHandler, t, b.wiring.typeName)
+		return decision{}, fmt.Errorf("%w: %s on %s", ErrNoHandler, d.t, b.wiring.typeName)
 	}
-	return func(ctx context.Context) ([]Event, error) {
-		// A fresh argument per attempt: a retry must not see what a handler
-		// did to the command in a failed attempt.
-		arg := v
-		switch {
-		case h.ptr && !isPtr:
-			arg = reflect.New(t)
-			arg.Elem().Set(v)
-		case !h.ptr && isPtr:
-			arg = v.Elem()
+	d.h = h
+	return d, nil
+}
+
+// decide runs the decision against the current state.
+func (b *AggregateBase) decide(ctx context.Context, d *decision) ([]Event, error) {
+	switch {
+	case d.fn != nil:
+		return d.fn(ctx)
+	case d.defined != nil:
+		return d.defined(ctx, d.cmd)
+	}
+	if b.commands != nil {
+		events, err := b.commands.DispatchCommand(ctx, d.cmd)
+		if err != ErrNoHandler {
+			return events, err
 		}
-		in := b.args[:0]
-		in = append(in, b.subject)
-		if h.ctx {
-			in = append(in, reflect.ValueOf(ctx))
-		}
-		in = append(in, arg)
-		out := h.fn.Call(in)
-		clear(b.args[:])
-		events, _ := out[0].Interface().([]Event)
-		err, _ := out[1].Interface().(error)
-		return events, err
-	}, nil
+	}
+	// A fresh argument per attempt: a retry must not see what a handler did
+	// to the command in a failed attempt.
+	h := &d.h
+	arg := reflect.ValueOf(d.cmd)
+	switch {
+	case h.ptr && !d.isPtr:
+		p := reflect.New(d.t)
+		p.Elem().Set(arg)
+		arg = p
+	case !h.ptr && d.isPtr:
+		arg = arg.Elem()
+	}
+	var buf [3]reflect.Value
+	in := append(buf[:0], b.subject)
+	if h.ctx {
+		in = append(in, reflect.ValueOf(ctx))
+	}
+	in = append(in, arg)
+	out := h.fn.Call(in)
+	events, _ := out[0].Interface().([]Event)
+	err, _ := out[1].Interface().(error)
+	return events, err
+}
+
+// handlerFor returns the decision function of cmd, for callers outside the
+// command loop (Repository.HandleExisting).
+func (b *AggregateBase) handlerFor(cmd any) (func(context.Context) ([]Event, error), error) {
+	d, err := b.decision(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) ([]Event, error) { return b.decide(ctx, &d) }, nil
 }
 
 // applyRaised applies an event as raised by a handler (E or *E).
 func (b *AggregateBase) applyRaised(e Event) {
-	v := reflect.ValueOf(e)
-	t := v.Type()
+	t := reflect.TypeOf(e)
 	isPtr := t.Kind() == reflect.Pointer
 	if isPtr {
 		t = t.Elem()
 	}
-	if fn, ok := b.replays[t]; ok {
-		if isPtr {
-			e = v.Elem().Interface()
+	if b.ext != nil {
+		if fn, ok := b.ext.replays[t]; ok {
+			if isPtr {
+				e = reflect.ValueOf(e).Elem().Interface()
+			}
+			fn(e)
+			return
 		}
-		fn(e)
+	}
+	if b.events != nil && b.events.DispatchEvent(e) {
 		return
 	}
 	if b.wiring == nil {
@@ -355,19 +442,41 @@ func (b *AggregateBase) applyRaised(e Event) {
 	if !ok {
 		return
 	}
-	arg := v
+	arg := reflect.ValueOf(e)
 	switch {
 	case r.ptr && !isPtr:
-		arg = reflect.New(t)
-		arg.Elem().Set(v)
+		p := reflect.New(t)
+		p.Elem().Set(arg)
+		arg = p
 	case !r.ptr && isPtr:
-		arg = v.Elem()
+		arg = arg.Elem()
 	}
 	b.callReplay(r, arg)
 }
 
+// replayDecoded applies a decoded event held by ptr, a *t.
+func (b *AggregateBase) replayDecoded(t reflect.Type, ptr reflect.Value) {
+	if b.ext != nil {
+		if fn, ok := b.ext.replays[t]; ok {
+			fn(ptr.Elem().Interface())
+			return
+		}
+	}
+	if b.events != nil && b.events.DispatchEvent(ptr.Interface()) {
+		return
+	}
+	if b.wiring != nil {
+		if r, ok := b.wiring.replays[t]; ok {
+			if r.ptr {
+				b.callReplay(r, ptr)
+			} else {
+				b.callReplay(r, ptr.Elem())
+			}
+		}
+	}
+}
+
 func (b *AggregateBase) callReplay(r replayMethod, arg reflect.Value) {
-	b.args[0], b.args[1] = b.subject, arg
-	r.fn.Call(b.args[:2])
-	b.args[0], b.args[1] = reflect.Value{}, reflect.Value{}
+	args := [2]reflect.Value{b.subject, arg}
+	r.fn.Call(args[:])
 }

@@ -53,6 +53,17 @@ func (s StreamID) Validate() error {
 }
 
 func printable(s string) bool {
+	for i := 0; i < len(s); i++ { // the usual all-ASCII case, without decoding
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		} else if c >= utf8.RuneSelf {
+			return printableUTF8(s[i:])
+		}
+	}
+	return true
+}
+
+func printableUTF8(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

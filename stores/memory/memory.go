@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -23,27 +22,81 @@ import (
 // Backend is a backend.Backend kept in memory, with a backend.Feed and
 // backend.Checkpoints. It is safe for concurrent use: each stream has its
 // own lock, so writers to different streams wait for each other only to take
-// their place in the feed, and loads never block appends. The zero value is
-// not usable; call NewBackend.
+// their place in the feed, and loads never block appends. Records are kept
+// in fixed-size chunks, so a long stream never moves in memory as it grows.
+// The zero value is not usable; call NewBackend.
 type Backend struct {
 	mu      sync.RWMutex // guards streams and closed
 	streams map[backend.StreamID]*stream
 	closed  bool
 
-	feedMu  sync.Mutex // guards feed, changed and checkpoints; taken after a stream's lock
-	feed    []backend.Commit
-	changed chan struct{} // closed and replaced on every append
+	feedMu  sync.Mutex // guards feed, changed and points; taken after a stream's lock
+	feed    chunks[backend.Commit]
+	changed chan struct{} // closed on the next append; made by the first waiter
 	points  map[string]backend.Position
 }
 
 type stream struct {
 	mu      sync.Mutex
-	records []backend.Record // append-only; elements are never modified
+	records chunks[backend.Record] // append-only; elements are never modified
+}
+
+// maxChunk is the size of the largest chunks; the first ones are smaller, so
+// that a short stream stays small.
+const maxChunk = 128
+
+// chunks is an append-only sequence stored in arrays that never move: the
+// first holds 4 elements, each next one twice as many, up to maxChunk. An
+// element, once stored, is never written again, so a view taken with the
+// lock held can be read without it while later elements are appended.
+type chunks[T any] struct {
+	all    [][]T // each allocated at full length
+	n      int   // elements stored
+	filled int   // elements stored in the last chunk
+}
+
+func (c *chunks[T]) push(v T) {
+	if len(c.all) == 0 || c.filled == len(c.all[len(c.all)-1]) {
+		size := maxChunk
+		if len(c.all) < 8 {
+			size = min(4<<len(c.all), maxChunk)
+		}
+		c.all = append(c.all, make([]T, size))
+		c.filled = 0
+	}
+	c.all[len(c.all)-1][c.filled] = v
+	c.filled++
+	c.n++
+}
+
+// view returns the chunks and length as they are now.
+func (c *chunks[T]) view() chunks[T] { return chunks[T]{all: c.all[:len(c.all):len(c.all)], n: c.n} }
+
+// from yields pointers to the elements of the view from index i on.
+func (c chunks[T]) from(i int) iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		base := 0
+		for _, chunk := range c.all {
+			if base+len(chunk) <= i { // wholly before i
+				base += len(chunk)
+				continue
+			}
+			for j := range chunk {
+				if base+j >= c.n {
+					return
+				}
+				if base+j >= i && !yield(&chunk[j]) {
+					return
+				}
+			}
+			base += len(chunk)
+		}
+	}
 }
 
 // NewBackend returns an empty in-memory backend.
 func NewBackend() *Backend {
-	return &Backend{streams: map[backend.StreamID]*stream{}, changed: make(chan struct{}), points: map[string]backend.Position{}}
+	return &Backend{streams: map[backend.StreamID]*stream{}, points: map[string]backend.Position{}}
 }
 
 // Append stores the commit atomically if the stream's last sequence is
@@ -63,33 +116,62 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if err != nil {
 		return err
 	}
-	copies := make([]backend.Record, len(c.Records))
-	for i, r := range c.Records {
-		r.Data = slices.Clone(r.Data)
-		if r.Data == nil {
-			r.Data = []byte{}
-		}
-		r.Metadata = maps.Clone(r.Metadata)
-		copies[i] = r
-	}
+	copies := copyRecords(c.Records)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if head := int64(len(s.records)); head != c.Expected {
+	if head := int64(s.records.n); head != c.Expected {
 		return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: head}
 	}
-	s.records = append(s.records, copies...)
+	for _, r := range copies {
+		s.records.push(r)
+	}
 	b.feedMu.Lock()
-	b.feed = append(b.feed, backend.Commit{Stream: c.Stream, Expected: c.Expected, ID: c.ID, Records: copies})
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.feed.push(backend.Commit{Stream: c.Stream, Expected: c.Expected, ID: c.ID, Records: copies})
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	b.feedMu.Unlock()
 	return nil
+}
+
+// copyRecords returns a copy of recs whose data share one new buffer and
+// whose metadata maps are copied once per distinct map.
+func copyRecords(recs []backend.Record) []backend.Record {
+	size := 0
+	for _, r := range recs {
+		size += len(r.Data)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]backend.Record, len(recs))
+	var lastIn, lastOut backend.Metadata
+	for i, r := range recs {
+		start := len(buf)
+		buf = append(buf, r.Data...)
+		r.Data = buf[start:len(buf):len(buf)]
+		if r.Metadata != nil {
+			if len(r.Metadata) != len(lastIn) || !sameMap(r.Metadata, lastIn) {
+				lastIn, lastOut = r.Metadata, maps.Clone(r.Metadata)
+			}
+			r.Metadata = lastOut
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// sameMap reports whether a and b hold the same entries.
+func sameMap(a, b backend.Metadata) bool {
+	return maps.Equal(a, b)
 }
 
 // Load yields the stream's records after the given sequence, in order. It
 // iterates over the records present when it started; later appends are not
 // seen. It stops with ctx's error as soon as ctx is done.
 func (b *Backend) Load(ctx context.Context, id backend.StreamID, after int64) iter.Seq2[backend.Record, error] {
+	if ctx.Err() == nil && !b.hasAfter(id, after) {
+		return noRecords // the common case of an aggregate that is up to date
+	}
 	return func(yield func(backend.Record, error) bool) {
 		s, err := b.stream(id, false)
 		if err != nil {
@@ -104,21 +186,42 @@ func (b *Backend) Load(ctx context.Context, id backend.StreamID, after int64) it
 			return
 		}
 		s.mu.Lock()
-		recs := s.records[:len(s.records):len(s.records)]
+		recs := s.records.view()
 		s.mu.Unlock()
+		if after >= int64(recs.n) {
+			return
+		}
 		done := ctx.Done()
-		for i := max(after, 0); i < int64(len(recs)); i++ {
+		for r := range recs.from(int(max(after, 0))) {
 			select {
 			case <-done:
 				yield(backend.Record{}, fmt.Errorf("memory: load %s: %w", id, ctx.Err()))
 				return
 			default:
 			}
-			if !yield(recs[i], nil) {
+			if !yield(*r, nil) {
 				return
 			}
 		}
 	}
+}
+
+// noRecords yields nothing.
+func noRecords(func(backend.Record, error) bool) {}
+
+// hasAfter reports whether stream id holds records after the given
+// sequence, or whether Load has an error to report.
+func (b *Backend) hasAfter(id backend.StreamID, after int64) bool {
+	s, err := b.stream(id, false)
+	if err != nil {
+		return true
+	}
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(s.records.n) > after
 }
 
 // Close discards every stream. Later calls return backend.ErrClosed.
@@ -128,9 +231,11 @@ func (b *Backend) Close() error {
 	b.closed = true
 	b.streams = nil
 	b.feedMu.Lock()
-	b.feed = nil
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.feed = chunks[backend.Commit]{}
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	b.feedMu.Unlock()
 	return nil
 }
@@ -196,17 +301,19 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 			return
 		}
 		b.feedMu.Lock()
-		feed := b.feed[:len(b.feed):len(b.feed)]
+		feed := b.feed.view()
 		b.feedMu.Unlock()
 		done := ctx.Done()
-		for i := from; i < len(feed); i++ {
+		i := from
+		for c := range feed.from(from) {
 			select {
 			case <-done:
 				yield(backend.FeedCommit{}, fmt.Errorf("memory: read feed: %w", ctx.Err()))
 				return
 			default:
 			}
-			if !yield(backend.FeedCommit{Commit: feed[i], Position: position(i + 1)}, nil) {
+			i++
+			if !yield(backend.FeedCommit{Commit: *c, Position: position(i)}, nil) {
 				return
 			}
 		}
@@ -224,11 +331,15 @@ func (b *Backend) WaitFeed(ctx context.Context, after backend.Position) error {
 		return backend.ErrClosed
 	}
 	b.feedMu.Lock()
-	n, changed := len(b.feed), b.changed
-	b.feedMu.Unlock()
-	if n > from {
+	if b.feed.n > from {
+		b.feedMu.Unlock()
 		return nil
 	}
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	changed := b.changed
+	b.feedMu.Unlock()
 	select {
 	case <-changed:
 		return nil

@@ -28,6 +28,7 @@ func Example() {
 	}
 	// Output:
 	// us 28001 1001 <nil>
+	// us-generated 28001 1001 <nil>
 	// us-define 28001 1001 <nil>
 	// hallgren 28001 1001 <nil>
 	// eventhorizon 28001 1001 <nil>

@@ -2,6 +2,7 @@ package peers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/bank"
@@ -13,20 +14,19 @@ import (
 
 // newLibraries returns every library under comparison, ours first.
 func newLibraries() ([]bank.Library, error) {
-	us, err := ours.New(false)
-	if err != nil {
-		return nil, err
+	var libs []bank.Library
+	for _, mode := range []ours.Mode{ours.Reflection, ours.Generated, ours.Define} {
+		l, err := ours.New(mode)
+		if err != nil {
+			return nil, err
+		}
+		libs = append(libs, l)
 	}
-	usDefine, err := ours.New(true)
-	if err != nil {
-		return nil, err
-	}
-	return []bank.Library{
-		us, usDefine,
+	return append(libs,
 		hallgren.New(),
 		looplab.New(false), looplab.New(true),
 		modernice.New(false), modernice.New(true),
-	}, nil
+	), nil
 }
 
 // libraries is newLibraries for tests and benchmarks.
@@ -51,4 +51,4 @@ func encodes(name string) bool {
 
 // retries reports whether a library's command on a kept instance reloads and
 // retries after a conflict (ours does; the peers report the conflict).
-func retries(name string) bool { return name == "us" || name == "us-define" }
+func retries(name string) bool { return strings.HasPrefix(name, "us") }

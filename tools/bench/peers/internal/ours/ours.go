@@ -2,9 +2,12 @@
 // (github.com/aggregatekit/eventsourcing) over its in-memory backend
 // (stores/memory), which keeps every event's data as JSON bytes.
 //
-// Two configurations are offered: New(false) wires the aggregate by
-// reflection (AutomaticWireup finds the Handle and Replay methods), New(true)
-// by the reflection-free DefineCommandHandler and DefineReplayMethod.
+// Three configurations are offered: New(Reflection) wires the aggregate by
+// reflection (AutomaticWireup finds the Handle and Replay methods and calls
+// them through reflect), New(Generated) keeps the same methods and adds the
+// dispatch methods cmd/esgen writes (gen_account.go, esgen_dispatch.go), so
+// AutomaticWireup calls them directly, and New(Define) uses the
+// reflection-free DefineCommandHandler and DefineReplayMethod.
 package ours
 
 import (
@@ -71,34 +74,40 @@ func (a *Account) ReplayDeposited(e Deposited) { a.Balance += e.Amount }
 // ReplayWithdrawn applies a withdrawal.
 func (a *Account) ReplayWithdrawn(e Withdrawn) { a.Balance -= e.Amount }
 
+// Mode is a way of wiring the aggregate.
+type Mode int
+
+// The wire-up configurations.
+const (
+	Reflection Mode = iota // AutomaticWireup, reflective calls: "us"
+	Generated              // AutomaticWireup with cmd/esgen's dispatch methods: "us-generated"
+	Define                 // DefineCommandHandler and DefineReplayMethod: "us-define"
+)
+
 // Library is this repository's library in one wire-up configuration.
 type Library struct {
-	define   bool
+	mode     Mode
 	registry *es.StandardEventRegistry
 	store    es.EventStore // only bound by NewInstances, never used
 }
 
-// New returns the library wired by reflection (define false) or by the
-// Define* functions (define true).
-func New(define bool) (*Library, error) {
+// New returns the library wired in mode.
+func New(mode Mode) (*Library, error) {
 	reg := es.NewStandardEventRegistry("bank")
 	if err := reg.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
 		return nil, err
 	}
-	return &Library{define: define, registry: reg, store: es.NewStore(memory.NewBackend())}, nil
+	return &Library{mode: mode, registry: reg, store: es.NewStore(memory.NewBackend())}, nil
 }
 
-// Name returns "us" or "us-define".
+// Name returns "us", "us-generated" or "us-define".
 func (l *Library) Name() string {
-	if l.define {
-		return "us-define"
-	}
-	return "us"
+	return [...]string{"us", "us-generated", "us-define"}[l.mode]
 }
 
 // NewInstances constructs n wired accounts.
 func (l *Library) NewInstances(id bank.ID, n int) any {
-	var last *Account
+	var last account
 	for i := 0; i < n; i++ {
 		a, err := l.account(id.Str, l.store)
 		if err != nil {
@@ -109,11 +118,28 @@ func (l *Library) NewInstances(id bank.ID, n int) any {
 	return last
 }
 
+// account is what the workloads need of an account, whatever its type.
+type account interface {
+	Handle(ctx context.Context, cmd any) error
+	Refresh(ctx context.Context) error
+	Run(ctx context.Context, fn func(ctx context.Context) ([]es.Event, error)) error
+	SequenceNumber() int64
+	balance() int64
+}
+
+func (a *Account) balance() int64 { return a.Balance }
+
 // account returns a new, wired account for key.
-func (l *Library) account(key string, store es.EventStore) (*Account, error) {
+func (l *Library) account(key string, store es.EventStore) (account, error) {
+	if l.mode == Generated {
+		g := &GenAccount{}
+		g.Initialize(key, l.registry, store, func() any { return g })
+		g.SetAggregateType("Account")
+		return g, g.AutomaticWireup(g)
+	}
 	a := &Account{}
 	a.Initialize(key, l.registry, store, func() any { return a })
-	if !l.define {
+	if l.mode == Reflection {
 		return a, a.AutomaticWireup(a)
 	}
 	if err := a.DefineReplayMethod(Deposited{}, func(e es.Event) { a.ReplayDeposited(e.(Deposited)) }); err != nil {
@@ -184,7 +210,7 @@ func (s *store) Rebuild(ctx context.Context, id bank.ID) (int64, int, error) {
 	if err := a.Refresh(ctx); err != nil {
 		return 0, 0, err
 	}
-	return a.Balance, int(a.SequenceNumber()), nil
+	return a.balance(), int(a.SequenceNumber()), nil
 }
 
 func (s *store) Open(ctx context.Context, id bank.ID) (bank.Account, error) {
@@ -200,7 +226,7 @@ func (s *store) Open(ctx context.Context, id bank.ID) (bank.Account, error) {
 
 // kept is an instance kept between commands: each command is one Handle,
 // which refreshes (loads nothing new), decides, commits and applies.
-type kept struct{ a *Account }
+type kept struct{ a account }
 
 func (k kept) Deposit(ctx context.Context, amount int64) error {
 	return k.a.Handle(ctx, Deposit{Amount: amount, Reference: bank.Reference})
@@ -210,7 +236,7 @@ func (k kept) Withdraw(ctx context.Context, amount int64) error {
 	return k.a.Handle(ctx, Withdraw{Amount: amount, Reference: bank.Reference})
 }
 
-func (k kept) Balance() int64 { return k.a.Balance }
+func (k kept) Balance() int64 { return k.a.balance() }
 func (k kept) Version() int   { return int(k.a.SequenceNumber()) }
 
 // StoredData returns the encoded data of every event of id's stream, for
