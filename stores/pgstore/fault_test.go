@@ -292,7 +292,7 @@ func serverBackends(ctx context.Context, pool *pgxpool.Pool, wait time.Duration)
 	deadline := time.Now().Add(wait)
 	for {
 		pids, appending = pids[:0], false
-		rows, err := pool.Query(ctx, `SELECT pid, state = 'active' AND query LIKE 'WITH ins AS%' FROM pg_stat_activity
+		rows, err := pool.Query(ctx, `SELECT pid, state = 'active' AND query LIKE 'INSERT INTO %events%' FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`)
 		if err != nil {
 			return pids, false
