@@ -17,6 +17,7 @@ import (
 	"github.com/aggregatekit/eventsourcing/projection"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/stores/pgstore"
+	"github.com/aggregatekit/eventsourcing/stores/sqlitestore"
 )
 
 // cpuTime returns the process's user plus system CPU time (the database
@@ -298,6 +299,24 @@ func BenchmarkProjectPostgresFeed(b *testing.B) {
 				bk.Close()
 				_, _ = d.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+d.schema+"_events CASCADE")
 			})
+			fill(b, bk, b.N)
+			benchFeed(b, d, bk, mode)
+		})
+	}
+}
+
+// BenchmarkProjectSQLiteFeed is BenchmarkProjectPostgresFeed on SQLite:
+// the events in the SQLite store, the read model and the progress in the
+// same file, through the same *sql.DB.
+func BenchmarkProjectSQLiteFeed(b *testing.B) {
+	for _, mode := range []string{"baseline", "runner"} {
+		b.Run(mode, func(b *testing.B) {
+			d := openSQLite(b)
+			bk, err := sqlitestore.NewBackend(ctx, d.db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { bk.Close() })
 			fill(b, bk, b.N)
 			benchFeed(b, d, bk, mode)
 		})

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/aggregatekit/eventsourcing v0.0.0-00010101000000-000000000000
 	github.com/aggregatekit/eventsourcing/stores/pgstore v0.0.0-00010101000000-000000000000
+	github.com/aggregatekit/eventsourcing/stores/sqlitestore v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.12.0
 	modernc.org/sqlite v1.62.0
 )
@@ -29,4 +30,5 @@ require (
 replace (
 	github.com/aggregatekit/eventsourcing => ../..
 	github.com/aggregatekit/eventsourcing/stores/pgstore => ../../stores/pgstore
+	github.com/aggregatekit/eventsourcing/stores/sqlitestore => ../../stores/sqlitestore
 )

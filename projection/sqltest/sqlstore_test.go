@@ -17,6 +17,7 @@ import (
 	"github.com/aggregatekit/eventsourcing/projection/projectiontest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/stores/pgstore"
+	"github.com/aggregatekit/eventsourcing/stores/sqlitestore"
 )
 
 // Kill and restart a projector mid-stream while 16 writers commit, with
@@ -311,4 +312,23 @@ func TestNewSQLStoreRefuses(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// The same on SQLite end to end: events in the SQLite store, read through
+// its feed; read model and progress in the same database file, through
+// the same *sql.DB.
+func TestKillRestartSQLiteFeed(t *testing.T) {
+	d := openSQLite(t)
+	b, err := sqlitestore.NewBackend(ctx, d.db, sqlitestore.WithPollInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	projectiontest.RunKillRestart(t, projectiontest.KillConfig{
+		Store:    es.NewStore(b),
+		Source:   projection.FromFeed(b),
+		Progress: d.store(t),
+		Model:    newSQLModel(t, d, "applied"),
+		Options:  []projection.RunnerOption{projection.WithBatchSize(16), projection.WithBackoff(time.Millisecond, 20*time.Millisecond)},
+	})
 }
