@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -172,15 +171,11 @@ func (s *publisherSink) messages(c backend.Commit) ([]publish.Message, error) {
 		if s.reg == nil {
 			continue
 		}
-		t, ok := s.reg.Type(rec.EventType)
-		if !ok {
-			return nil, &es.UnknownEventTypeError{Type: rec.EventType, Stream: rec.Stream, Sequence: rec.Sequence}
+		e, err := es.DecodeEvent(s.reg, rec) // upcasts older forms
+		if err != nil {
+			return nil, err
 		}
-		ptr := reflect.New(t)
-		if err := s.reg.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
-			return nil, &es.RecordError{Stream: rec.Stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
-		}
-		msgs[i].Event = ptr.Elem().Interface()
+		msgs[i].Event = e
 	}
 	return msgs, nil
 }

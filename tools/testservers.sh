@@ -55,7 +55,7 @@ server_argv() {
 		# restarts; both run as the postgres user, which initdb requires.
 		pg_init "$dir" || return 1
 		ARGV=("${PG_AS[@]}" "$PGBIN/postgres" -D "$dir/pgdata" -c listen_addresses=127.0.0.1 -p "$port"
-			-k "$dir" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300) ;;
+			-k "$dir" -c fsync=off -c full_page_writes=off -c max_connections=300) ;;
 	*) die "unknown server $name" ;;
 	esac
 }
