@@ -93,6 +93,10 @@ func ExampleRunner_Start() {
 	// GET /counters?limit=2, then GET /counters?after=b&limit=2
 	fmt.Println(list.Page("", 2))
 	fmt.Println(list.Page("b", 2))
+
+	// At shutdown:
+	cancel()
+	r.Wait()
 	// Output:
 	// [{a 7 2} {b 1 1}]
 	// [{c 4 1} {d 3 1}]

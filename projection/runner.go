@@ -209,13 +209,19 @@ func (r *Runner) CatchUp(ctx context.Context) error { return r.run(ctx, true) }
 // current (rebuilt, for an in-memory one) when the first request comes.
 // It returns CatchUp's error. If Run later stops for another reason than
 // ctx (a gap, a poison event under Stop), Status reports Running false and
-// the error in Err, and Hooks.Error is called with it.
+// the error in Err, and Hooks.Error is called with it. After cancelling
+// ctx, Wait waits for Run to return (before closing the database, say).
 func (r *Runner) Start(ctx context.Context) error {
-	if err := r.CatchUp(ctx); err != nil {
+	if !r.runMu.TryLock() {
+		return fmt.Errorf("projection %s: %w", r.id, ErrRunning)
+	}
+	if err := r.runLocked(ctx, true); err != nil {
+		r.runMu.Unlock()
 		return err
 	}
 	go func() {
-		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+		defer r.runMu.Unlock()
+		if err := r.runLocked(ctx, false); err != nil && ctx.Err() == nil {
 			if h := r.cfg.hooks.Error; h != nil {
 				h(err)
 			}
@@ -224,11 +230,23 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
+// Wait returns once no Run, CatchUp or Start of the runner is running.
+func (r *Runner) Wait() {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	r.update(func(*Status) {}) // nothing to do: holding runMu is the wait
+}
+
 func (r *Runner) run(ctx context.Context, untilCaughtUp bool) error {
 	if !r.runMu.TryLock() {
 		return fmt.Errorf("projection %s: %w", r.id, ErrRunning)
 	}
 	defer r.runMu.Unlock()
+	return r.runLocked(ctx, untilCaughtUp)
+}
+
+// runLocked is run with runMu held.
+func (r *Runner) runLocked(ctx context.Context, untilCaughtUp bool) error {
 	r.update(func(s *Status) { s.Running = true })
 	defer r.update(func(s *Status) { s.Running = false })
 	failures := 0

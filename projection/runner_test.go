@@ -561,7 +561,13 @@ func TestStartCatchesUpThenFollows(t *testing.T) {
 	}
 	appendAdds(t, b, streams, 30, 1, heads, "t")
 	waitFor(t, "the events committed after Start", func() bool { return m.count() == 60 })
+	if err := r.Start(ctx); !errors.Is(err, projection.ErrRunning) {
+		t.Fatalf("a second Start: %v", err)
+	}
 	cancel()
-	waitFor(t, "the runner to stop", func() bool { return !r.Status().Running })
+	r.Wait()
+	if r.Status().Running {
+		t.Fatal("running after Wait")
+	}
 	checkModel(t, m, fold(t, b))
 }
