@@ -233,8 +233,8 @@ func (r *Runner) Start(ctx context.Context) error {
 // Wait returns once no Run, CatchUp or Start of the runner is running.
 func (r *Runner) Wait() {
 	r.runMu.Lock()
-	defer r.runMu.Unlock()
-	r.update(func(*Status) {}) // nothing to do: holding runMu is the wait
+	//lint:ignore SA2001 taking the lock that Run holds is the wait
+	r.runMu.Unlock()
 }
 
 func (r *Runner) run(ctx context.Context, untilCaughtUp bool) error {
