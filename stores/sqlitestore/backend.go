@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 // absolute path abs: a file: URI (so that any character in the path is
 // escaped, not taken for a parameter) with the per-connection settings.
 func dataSourceName(abs string, cfg config) string {
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a volume name: file:///C:/dir/app.db
+	}
+	u := url.URL{Scheme: "file", Path: p}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "synchronous("+cfg.synchronous.pragma()+")")
@@ -200,8 +205,9 @@ func newBackend(ctx context.Context, db *sql.DB, owned bool, name string, cfg co
 
 // DB returns the database handle the Backend uses, to keep read models or
 // other tables in the same file. Writes through it are not serialised with
-// the Backend's: give it a busy timeout (Open does) or expect ErrLocked-like
-// errors from SQLite.
+// the Backend's: they take their turn through SQLite's lock, waiting up to
+// the connections' busy timeout (Open sets one) before failing with
+// SQLite's "database is locked".
 func (b *Backend) DB() *sql.DB { return b.db }
 
 // Close releases the Backend's prepared statements and, if Open made the
@@ -325,7 +331,10 @@ func (b *Backend) notify() {
 // past, and, when c.Expected > 0, one more lookup checks that the record at
 // c.Expected exists (an expected sequence ahead of the head collides with
 // nothing). Both happen under the write lock, so the check holds between
-// any number of writers in any number of processes.
+// any number of writers in any number of processes. The lookup is skipped
+// when this Backend has seen the stream reach c.Expected, and a commit
+// expecting less than a head it has seen is refused without a transaction
+// (see the package documentation).
 //
 // A commit larger than the limit of WithMaxCommitSize is refused with a
 // *backend.CommitTooLargeError before anything is written. A commit whose

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -301,5 +302,33 @@ func TestSchema(t *testing.T) {
 	}
 	if err := b.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal mode %q, %v", mode, err)
+	}
+}
+
+// Open takes a path, not a URI: characters that mean something in a URI
+// are part of the file's name.
+func TestOpenOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "we?ird #dir %20 ü&x=1")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "events?.db")
+	b := open(t, path)
+	appendN(t, b, backend.StreamID{AggregateType: "P", Key: "p"}, 1)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(dir)); len(ents) != 1 {
+		t.Fatalf("files outside the directory: %v", ents)
+	}
+	// A relative path is relative to the working directory.
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, filepath.Join(dir, "relative.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(t, rel)
+	if _, err := os.Stat(filepath.Join(dir, "relative.db")); err != nil {
+		t.Fatal(err)
 	}
 }
