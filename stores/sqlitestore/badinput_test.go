@@ -435,3 +435,15 @@ func TestNewBackendRefusesOpenOptions(t *testing.T) {
 		t.Fatalf("Close closed a *sql.DB the caller owns: %v", err)
 	}
 }
+
+// Write-ahead logging is required: an in-memory database is refused.
+func TestInMemoryRefused(t *testing.T) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := sqlitestore.NewBackend(context.Background(), db); err == nil || !strings.Contains(err.Error(), "write-ahead logging") {
+		t.Fatalf("got %v, want an error about write-ahead logging", err)
+	}
+}

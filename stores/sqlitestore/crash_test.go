@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"math/rand/v2"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aggregatekit/eventsourcing/backend"
 )
@@ -20,7 +22,7 @@ type ack struct {
 }
 
 // A writer process is killed with SIGKILL in the middle of a run of
-// commits (four goroutines appending at once), three times over on the
+// commits (four goroutines appending at once), five times over on the
 // same file. After each kill the database is reopened: every commit the
 // writer acknowledged is stored whole, no commit is stored in part, the
 // feed yields every stored commit whole and in stream order, SQLite finds
@@ -28,7 +30,7 @@ type ack struct {
 func TestCrashKilledWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	var acked []ack
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 5; round++ {
 		acked = append(acked, runAndKill(t, path, 60)...)
 		checkAfterCrash(t, path, acked)
 	}
@@ -59,9 +61,12 @@ func runAndKill(t *testing.T, path string, n int) []ack {
 		last, _ := strconv.ParseInt(f[3], 10, 64)
 		acks = append(acks, ack{key: f[1], first: first, last: last, id: f[4]})
 		if len(acks) == n && !killed {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
+			// Kill at a random moment of the run, not right after an
+			// acknowledgement (while the writer prints).
+			go func() {
+				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+			}()
 			killed = true
 		}
 	}

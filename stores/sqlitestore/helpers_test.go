@@ -62,7 +62,7 @@ func child(t *testing.T, role, path string) *exec.Cmd {
 	return cmd
 }
 
-// childWriter appends commits of 1 to 5 events to 4 streams from 4
+// childWriter appends commits of 1 to 10 events to 4 streams from 4
 // goroutines until it is killed, and prints one line per acknowledged
 // commit: "ack <stream key> <first> <last> <commit ID>".
 func childWriter(path string) error {
@@ -86,7 +86,7 @@ func childWriter(path string) error {
 				head = r.Sequence
 			}
 			for i := 0; ; i++ {
-				c := crashCommit(s, head, 1+i%5, fmt.Sprintf("%s-%d-%d", s.Key, os.Getpid(), i))
+				c := crashCommit(s, head, 1+i%10, fmt.Sprintf("%s-%d-%d", s.Key, os.Getpid(), i))
 				if err := b.Append(ctx, c); err != nil {
 					errs <- err
 					return
