@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -30,24 +34,48 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
+// idempotencyHeader names the request header that makes an increment
+// idempotent: repeated with the same value, it applies once.
+const idempotencyHeader = "Idempotency-Key"
+
+// healthTimeout bounds the store check of GET /healthz.
+const healthTimeout = 2 * time.Second
+
 // newRouter returns the HTTP API over counters:
 //
-//	POST /counters/:name/increment   body {"by": n} optional, n in 1..1000 (default 1)
+//	POST /counters/:name/increment   body {"by": n} optional, n in 1..1000 (default 1);
+//	                                 header Idempotency-Key optional
 //	GET  /counters/:name
-//	GET  /healthz
-func newRouter(counters *Counters, log *slog.Logger) *gin.Engine {
+//	GET  /counters                   ?after=<name>&limit=<n>: all counters, paged, in name order
+//	GET  /healthz                    checks that the store answers
+//
+// Every request is bounded by timeout: a store that does not answer in time
+// gets the client a 503 (nothing was written) or, when the increment was sent
+// but not confirmed, a 500 that says so.
+func newRouter(counters *Counters, log *slog.Logger, timeout time.Duration) *gin.Engine {
 	h := &api{counters: counters, log: log}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true // 405, not 404, for a known path with the wrong method
 	r.RedirectTrailingSlash = false // 404 JSON rather than a redirect for "/counters/a/"
-	r.Use(accessLog(log), recovery(log))
+	r.Use(accessLog(log), recovery(log), deadline(timeout))
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{"no such route"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{"method not allowed"}) })
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", h.handle(h.health))
+	r.GET("/counters", h.handle(h.list))
 	r.GET("/counters/:name", h.handle(h.get))
 	r.POST("/counters/:name/increment", h.handle(h.increment))
 	return r
+}
+
+// deadline bounds each request's context.
+func deadline(timeout time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
 }
 
 // api holds what the handlers need. It is safe for concurrent use.
@@ -56,12 +84,60 @@ type api struct {
 	log      *slog.Logger
 }
 
+func (a *api) health(c *gin.Context) (any, error) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), healthTimeout)
+	defer cancel()
+	if err := a.counters.Health(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnhealthy, err)
+	}
+	return gin.H{"status": "ok"}, nil
+}
+
+// errUnhealthy marks a failed store check (503).
+var errUnhealthy = errors.New("the store does not answer")
+
 func (a *api) get(c *gin.Context) (any, error) {
 	name, err := counterName(c)
 	if err != nil {
 		return nil, err
 	}
 	return a.counters.Get(c.Request.Context(), name)
+}
+
+// listPage is the answer of GET /counters.
+type listPage struct {
+	Counters []CounterView `json:"counters"`
+	Next     string        `json:"next,omitempty"` // the after of the next page, if there may be one
+}
+
+// Limits of GET /counters.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+func (a *api) list(c *gin.Context) (any, error) {
+	after := c.Query("after")
+	if after != "" && !validName(after) {
+		return nil, fmt.Errorf("%w: after must be a counter name", errBadRequest)
+	}
+	limit := defaultListLimit
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			return nil, fmt.Errorf("%w: limit must be an integer from 1 to %d", errBadRequest, maxListLimit)
+		}
+		limit = n
+	}
+	views, err := a.counters.List(c.Request.Context(), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	page := listPage{Counters: views}
+	if len(views) == limit {
+		page.Next = views[len(views)-1].Name
+	}
+	return page, nil
 }
 
 func (a *api) increment(c *gin.Context) (any, error) {
@@ -73,7 +149,34 @@ func (a *api) increment(c *gin.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.counters.Increment(c.Request.Context(), name, by)
+	ctx, err := commandContext(c.Request.Context(), name, c.GetHeader(idempotencyHeader))
+	if err != nil {
+		return nil, err
+	}
+	return a.counters.Increment(ctx, name, by)
+}
+
+// commandContext returns ctx carrying the command ID of an increment with
+// the given Idempotency-Key, if any. The ID is qualified with the counter,
+// since a client may use one key for increments of several counters and
+// command IDs are unique across the store; keys too long for a command ID
+// are replaced by a hash of themselves.
+func commandContext(ctx context.Context, name, key string) (context.Context, error) {
+	if key == "" {
+		return ctx, nil
+	}
+	if len(key) > 255 {
+		return nil, fmt.Errorf("%w: %s is longer than 255 characters", errBadRequest, idempotencyHeader)
+	}
+	id := "counter/" + name + "/" + key
+	if len(id) > 128 {
+		sum := sha256.Sum256([]byte(key))
+		id = "counter/" + name + "/sha256:" + hex.EncodeToString(sum[:16])
+	}
+	if err := es.ValidCommitID(id); err != nil {
+		return nil, fmt.Errorf("%w: %s must be printable ASCII without spaces", errBadRequest, idempotencyHeader)
+	}
+	return es.WithCommandID(ctx, id), nil
 }
 
 // handle turns a handler's result into a 200 JSON response, or its error
@@ -92,12 +195,17 @@ func (a *api) handle(fn func(*gin.Context) (any, error)) gin.HandlerFunc {
 func (a *api) fail(c *gin.Context, err error) {
 	status := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		a.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
 		msg = "internal server error" // details stay in the log
 		if errors.Is(err, es.ErrUnknownOutcome) {
-			msg = "the store did not confirm the increment: it may or may not have been applied; read the counter before retrying"
+			msg = "the store did not confirm the increment: it may or may not have been applied; " +
+				"repeat it with the same Idempotency-Key to apply it exactly once, or read the counter before retrying"
 		}
+	case http.StatusServiceUnavailable:
+		a.log.WarnContext(c.Request.Context(), "store unavailable", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
+		msg = "the store did not answer in time; nothing was written; try again"
 	}
 	c.JSON(status, errorBody{msg})
 }
@@ -116,6 +224,12 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrMaxExceeded):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, es.ErrUnknownOutcome):
+		return http.StatusInternalServerError
+	case errors.Is(err, errUnhealthy), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errNoList):
+		return http.StatusNotImplemented
 	default:
 		return http.StatusInternalServerError
 	}
@@ -145,34 +259,82 @@ func validName(name string) bool {
 }
 
 // parseIncrement reads the optional body {"by": n} of an increment request.
-// An empty body, {} and null mean by 1. It fails with an *http.MaxBytesError
-// for a body over maxBodyBytes, and with errBadRequest for anything but one
-// JSON object with at most the field "by", an integer in 1..maxIncrement.
+// An empty body, {}, null and {"by": null} mean by 1. It fails with an
+// *http.MaxBytesError for a body over maxBodyBytes, and with errBadRequest
+// for anything but one JSON object whose only member, if any, is "by"
+// (exactly so: JSON field names are case-sensitive here, unlike in
+// encoding/json, and a repeated "by" is refused rather than resolved), an
+// integer in 1..maxIncrement.
 func parseIncrement(w http.ResponseWriter, r *http.Request) (int64, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		return 0, fmt.Errorf("%w: reading body: %w", errBadRequest, err) // 413 if too large: see statusOf
 	}
-	var req struct {
-		By *int64 `json:"by"`
+	by, err := incrementOf(body)
+	if err != nil {
+		return 0, fmt.Errorf("%w: body must be a JSON object like {\"by\": 1}: %v", errBadRequest, err)
 	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return 0, fmt.Errorf("%w: body must be a JSON object like {\"by\": 1}: %v", errBadRequest, err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return 0, fmt.Errorf("%w: unexpected data after the JSON object", errBadRequest)
-		}
-	}
-	if req.By == nil {
-		return 1, nil
-	}
-	if by := *req.By; by < 1 || by > maxIncrement {
+	if by < 1 || by > maxIncrement {
 		return 0, fmt.Errorf("%w: \"by\" must be between 1 and %d, not %d", errBadRequest, maxIncrement, by)
 	}
-	return *req.By, nil
+	return by, nil
+}
+
+// incrementOf parses an increment body token by token, so that it sees what
+// encoding/json would forgive: field names in another case and repeated
+// fields.
+func incrementOf(body []byte) (int64, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return 1, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	by := int64(1)
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return 0, err
+	case tok == nil: // null
+	case tok != json.Delim('{'):
+		return 0, fmt.Errorf("found %v", tok)
+	default:
+		seen := false
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return 0, err
+			}
+			if key != "by" {
+				return 0, fmt.Errorf("unknown field %q", key)
+			}
+			if seen {
+				return 0, errors.New(`"by" appears twice`)
+			}
+			seen = true
+			val, err := dec.Token()
+			if err != nil {
+				return 0, err
+			}
+			switch v := val.(type) {
+			case nil:
+			case json.Number:
+				n, err := strconv.ParseInt(string(v), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf(`"by" is %s, not an integer`, v)
+				}
+				by = n
+			default:
+				return 0, fmt.Errorf(`"by" is %v, not a number`, v)
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing brace
+			return 0, err
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, errors.New("unexpected data after the JSON value")
+	}
+	return by, nil
 }
 
 // accessLog logs one line per request.

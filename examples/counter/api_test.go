@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -34,30 +36,53 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // defaultConfig is the configuration of a server started without flags or
-// environment.
+// environment, with its SQLite file in a directory of the test's own.
 func defaultConfig(t *testing.T) config {
 	t.Helper()
 	cfg, err := parseConfig(nil, func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.SQLitePath = filepath.Join(t.TempDir(), "counter.db")
 	return cfg
 }
 
 // openTestStore opens the store stack of cfg, as the server does, and closes
 // it when the test ends.
 func openTestStore(t *testing.T, cfg config) es.EventStore {
+	return openTestStack(t, cfg).store
+}
+
+func openTestStack(t *testing.T, cfg config) *stack {
 	t.Helper()
-	store, closeStore, err := openStore(t.Context(), cfg, testLogger(t))
+	st, err := openStore(t.Context(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := closeStore(); err != nil {
+		if err := st.close(); err != nil {
 			t.Errorf("closing the store: %v", err)
 		}
 	})
-	return store
+	return st
+}
+
+// startServerWithList serves the API over the store stack of cfg, with the
+// list of counters kept from its feed as run does.
+func startServerWithList(t *testing.T, cfg config) *client {
+	t.Helper()
+	st := openTestStack(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	list, wait, err := startList(ctx, st, testLogger(t))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); wait() }) // runs before the store closes
+	counters := newTestCounters(t, st.store, cfg.MaxCount, exampleRetryPolicy()).withList(list)
+	srv := httptest.NewServer(newRouter(counters, testLogger(t), 5*time.Second))
+	t.Cleanup(srv.Close)
+	return &client{t: t, base: srv.URL, http: srv.Client()}
 }
 
 // client talks to a real HTTP server running the API.
@@ -70,7 +95,7 @@ type client struct {
 // startServer serves the API over store on a real loopback listener.
 func startServer(t *testing.T, store es.EventStore, max int64, retry es.RetryPolicy) *client {
 	t.Helper()
-	srv := httptest.NewServer(newRouter(newTestCounters(t, store, max, retry), testLogger(t)))
+	srv := httptest.NewServer(newRouter(newTestCounters(t, store, max, retry), testLogger(t), 5*time.Second))
 	t.Cleanup(srv.Close)
 	transport := srv.Client().Transport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32 // keep connections alive for concurrent clients
@@ -106,6 +131,23 @@ func (c *client) do(method, path, body string) (int, apiResponse) {
 		c.t.Fatalf("%s %s: %d without an error message: %q", method, path, resp.StatusCode, raw)
 	}
 	return resp.StatusCode, out
+}
+
+// getJSON decodes the 200 answer of GET path into v.
+func (c *client) getJSON(path string, v any) {
+	c.t.Helper()
+	resp, err := c.http.Get(c.base + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		c.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // expect sends a request and checks the status code.
@@ -151,6 +193,7 @@ func TestRoutes(t *testing.T) {
 		"{", "[]", "1", `"by"`, `{"by": 0}`, `{"by": -1}`, `{"by": 1001}`, `{"by": 1.5}`, `{"by": 1e2}`,
 		`{"by": "2"}`, `{"by": null, "x": 1}`, `{"count": 3}`, `{"by": 1} {}`, `{"by": 1} x`,
 		`{"by": 99999999999999999999}`, "\xff",
+		`{"BY": 5}`, `{"By": 5}`, `{"by": 1, "by": 2}`, `{"by": null, "by": 3}`, `{"by": true}`, `{"by": {}}`, `[{"by": 1}]`,
 	}
 	for _, body := range badBodies {
 		c.expect(400, "POST", "/counters/a/increment", body)
@@ -182,7 +225,7 @@ type failingStore struct {
 	err error
 }
 
-func (s failingStore) Commit(context.Context, es.Writer) error { return s.err }
+func (s failingStore) Commit(context.Context, es.Commit) error { return s.err }
 
 // panickingStore panics on every load.
 type panickingStore struct{ es.EventStore }
@@ -210,7 +253,9 @@ func TestServerFaultsAre500(t *testing.T) {
 			if out.Error != "internal server error" {
 				t.Errorf("500 error = %q; details belong in the log, not the response", out.Error)
 			}
-			c.expect(200, "GET", "/healthz", "") // the server survived
+			if status, _ := c.do("GET", "/healthz", ""); status != 200 && status != 500 { // the server survived
+				t.Errorf("healthz: %d", status)
+			}
 		})
 	}
 }
@@ -303,7 +348,7 @@ func FuzzIncrementBody(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", "/counters/c/increment", bytes.NewReader(body))
-		newRouter(counters, slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+		newRouter(counters, slog.New(slog.DiscardHandler), 5*time.Second).ServeHTTP(rec, req)
 
 		var out apiResponse
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
@@ -322,4 +367,116 @@ func FuzzIncrementBody(f *testing.F) {
 			t.Fatalf("status %d (%+v) for body %q", rec.Code, out, body)
 		}
 	})
+}
+
+// An increment repeated with its Idempotency-Key applies once, also after
+// a reply the client never saw; the key is scoped to the counter.
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	c := startServer(t, es.NewStore(memory.NewBackend()), 1000, exampleRetryPolicy())
+	inc := func(name, key, body string) (int, apiResponse) {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", c.base+"/counters/"+name+"/increment", strings.NewReader(body))
+		if key != "" {
+			req.Header.Set(idempotencyHeader, key)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out apiResponse
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out
+	}
+	for i := 0; i < 3; i++ {
+		if status, out := inc("a", "req-1", `{"by": 5}`); status != 200 || out.CounterView != (CounterView{"a", 5, 1}) {
+			t.Fatalf("attempt %d: %d %+v, want 200 and count 5 at 1", i, status, out)
+		}
+	}
+	if _, out := inc("a", "req-2", `{"by": 5}`); out.Count != 10 {
+		t.Fatalf("another key: count %d, want 10", out.Count)
+	}
+	if _, out := inc("b", "req-1", `{"by": 1}`); out.CounterView != (CounterView{"b", 1, 1}) {
+		t.Fatalf("the same key on another counter: %+v, want its own increment", out)
+	}
+	long := strings.Repeat("k", 200) // hashed into the command ID
+	for i := 0; i < 2; i++ {
+		if _, out := inc("c", long, ""); out.Count != 1 {
+			t.Fatalf("long key, attempt %d: count %d, want 1", i, out.Count)
+		}
+	}
+	for _, bad := range []string{"has space", "tab\tkey", strings.Repeat("k", 256), "ünï"} {
+		if status, out := inc("a", bad, ""); status != 400 || !strings.Contains(out.Error, idempotencyHeader) {
+			t.Fatalf("key %q: %d %+v, want 400 naming the header", bad, status, out)
+		}
+	}
+	if out := c.expect(200, "GET", "/counters/a", ""); out.Count != 10 {
+		t.Fatalf("count %d, want 10", out.Count)
+	}
+}
+
+// frozenStore never answers: its calls return when their context ends, as
+// a database client does when the server hangs. A commit that times out
+// was sent, so its outcome is unknown.
+type frozenStore struct{ es.EventStore }
+
+func (frozenStore) Refresh(ctx context.Context, _ es.Loader) error {
+	<-ctx.Done()
+	return fmt.Errorf("load: %w", ctx.Err())
+}
+
+type frozenCommits struct{ es.EventStore }
+
+func (frozenCommits) Commit(ctx context.Context, _ es.Commit) error {
+	<-ctx.Done()
+	return fmt.Errorf("append: %w: %w", es.ErrUnknownOutcome, ctx.Err())
+}
+
+// Requests to a store that hangs get a bounded answer, and /healthz says the
+// store does not answer.
+func TestFrozenStoreGetsBoundedAnswers(t *testing.T) {
+	t.Parallel()
+	serve := func(store es.EventStore) *client {
+		srv := httptest.NewServer(newRouter(newTestCounters(t, store, 10, fastRetry), testLogger(t), 200*time.Millisecond))
+		t.Cleanup(srv.Close)
+		return &client{t: t, base: srv.URL, http: srv.Client()}
+	}
+	frozen := serve(frozenStore{es.NewStore(memory.NewBackend())})
+	for _, req := range [][2]string{{"POST", "/counters/a/increment"}, {"GET", "/counters/a"}, {"GET", "/healthz"}} {
+		start := time.Now()
+		out := frozen.expect(503, req[0], req[1], "")
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%s %s took %v", req[0], req[1], time.Since(start))
+		}
+		if !strings.Contains(out.Error, "did not answer") {
+			t.Errorf("%s %s: %q", req[0], req[1], out.Error)
+		}
+	}
+	hung := serve(frozenCommits{es.NewStore(memory.NewBackend())})
+	if out := hung.expect(500, "POST", "/counters/a/increment", ""); !strings.Contains(out.Error, "Idempotency-Key") {
+		t.Errorf("a commit that timed out: %q, want the advice to repeat with the same Idempotency-Key", out.Error)
+	}
+	hung.expect(200, "GET", "/healthz", "") // reads still work
+}
+
+func TestListParameters(t *testing.T) {
+	t.Parallel()
+	cfg := defaultConfig(t)
+	cfg.Store = "memory"
+	c := startServerWithList(t, cfg)
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=a.b", "after=%00"} {
+		c.expect(400, "GET", "/counters?"+q, "")
+	}
+	var page listPage
+	c.getJSON("/counters", &page)
+	if page.Counters == nil || len(page.Counters) != 0 || page.Next != "" {
+		t.Fatalf("empty list: %+v", page)
+	}
+	// Without a list (a store without a feed): 501 saying why.
+	bare := startServer(t, es.NewStore(memory.NewBackend()), 10, fastRetry)
+	if out := bare.expect(501, "GET", "/counters", ""); !strings.Contains(out.Error, "feed") {
+		t.Fatalf("501 error = %q", out.Error)
+	}
 }

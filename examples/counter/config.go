@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,7 +17,9 @@ import (
 // on the command line wins over the variable, which wins over the default.
 type config struct {
 	Addr            string
-	Store           string // memory, mongo or dynamodb
+	Store           string // sqlite, memory, postgres, mongo or dynamodb
+	SQLitePath      string
+	PostgresURL     string
 	MongoURI        string
 	MongoDatabase   string
 	DynamoEndpoint  string // empty: the AWS default for the region
@@ -26,8 +29,12 @@ type config struct {
 	SnapshotEvery   int  // take a snapshot every N events; 0 disables snapshots
 	LogLevel        slog.Level
 	MaxCount        int64
+	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 }
+
+// stores are the values of -store, the default first.
+var stores = []string{"sqlite", "memory", "postgres", "mongo", "dynamodb"}
 
 const envPrefix = "COUNTER_"
 
@@ -39,7 +46,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), output io
 	fs := flag.NewFlagSet("counter", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&c.Store, "store", "memory", "event store: memory, mongo or dynamodb")
+	fs.StringVar(&c.Store, "store", "sqlite", "event store: "+strings.Join(stores, ", "))
+	fs.StringVar(&c.SQLitePath, "sqlite-path", "counter.db", "SQLite database file, created if missing (-store sqlite)")
+	fs.StringVar(&c.PostgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL connection URL (-store postgres)")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "mongodb://127.0.0.1:27017", "MongoDB connection URI (-store mongo)")
 	fs.StringVar(&c.MongoDatabase, "mongo-database", "counter", "MongoDB database (-store mongo)")
 	fs.StringVar(&c.DynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL, e.g. http://127.0.0.1:8000 for a local server; empty for AWS (-store dynamodb)")
@@ -49,6 +58,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), output io
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", 100, "take a snapshot every N events; 0 disables snapshots")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "`level` of the logs: debug, info, warn or error")
 	fs.Int64Var(&c.MaxCount, "max", 1_000_000, "highest value a counter may reach")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for the store")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let in-flight requests finish on SIGINT or SIGTERM")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name)) })
 
@@ -80,12 +90,16 @@ func envName(flagName string) string {
 
 func (c config) validate() error {
 	switch {
-	case c.Store != "memory" && c.Store != "mongo" && c.Store != "dynamodb":
-		return fmt.Errorf("unknown store %q: want memory, mongo or dynamodb", c.Store)
+	case !slices.Contains(stores, c.Store):
+		return fmt.Errorf("unknown store %q: want one of %s", c.Store, strings.Join(stores, ", "))
+	case c.Store == "sqlite" && c.SQLitePath == "":
+		return errors.New("-sqlite-path must not be empty")
 	case c.SnapshotEvery < 0:
 		return fmt.Errorf("-snapshot-every must be 0 or more, not %d", c.SnapshotEvery)
 	case c.MaxCount < 1:
 		return fmt.Errorf("-max must be at least 1, not %d", c.MaxCount)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("-request-timeout must be positive, not %s", c.RequestTimeout)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("-shutdown-timeout must be positive, not %s", c.ShutdownTimeout)
 	}

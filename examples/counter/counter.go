@@ -33,9 +33,9 @@ type Incremented struct {
 }
 
 // Counter is an event-sourced counter that refuses to go above a maximum.
-// Its state is Count; max is configuration, kept across reloads by
-// ResetState and left out of snapshots (it is unexported). A Counter is not
-// safe for concurrent use: Counters makes one per call.
+// Its state is Count; max is configuration: unexported, so snapshots leave
+// it out and a reset before a reload keeps it. A Counter is not safe for
+// concurrent use: Counters makes one per call.
 type Counter struct {
 	es.AggregateBase `json:"-"`
 	Count            int64 `json:"count"`
@@ -62,12 +62,6 @@ func (c *Counter) ReplayIncremented(e Incremented) {
 	c.Count += e.By
 }
 
-// ResetState clears the state before a full reload (after a lost conflict,
-// say) but keeps the maximum, which AggregateBase would otherwise zero.
-func (c *Counter) ResetState() {
-	c.Count = 0
-}
-
 // CounterView is what the API returns for a counter.
 type CounterView struct {
 	Name     string `json:"name"`
@@ -75,14 +69,30 @@ type CounterView struct {
 	Sequence int64  `json:"sequence"` // number of events stored for the counter
 }
 
+// NewRegistry returns the registry of the counter events.
+func NewRegistry() (*es.StandardEventRegistry, error) {
+	r := es.NewStandardEventRegistry("counter")
+	return r, r.RegisterEvent(Incremented{})
+}
+
+// NewCounter returns the constructor of Counters whose count may not exceed
+// max: the Factory of the repository, shared with the tests.
+func NewCounter(max int64, retry es.RetryPolicy) es.Factory[*Counter] {
+	return func(name string, registry es.EventRegistry, store es.EventStore) (*Counter, error) {
+		c := &Counter{max: max}
+		c.Initialize(name, registry, store, func() any { return c })
+		c.SetAggregateType("Counter") // stable stream names even if the Go type is renamed
+		c.SetRetryPolicy(retry)
+		return c, c.AutomaticWireup(c)
+	}
+}
+
 // Counters runs commands and queries against the counters kept in an event
 // store. It is safe for concurrent use: each call works on its own Counter
 // instance and the store arbitrates between concurrent writers.
 type Counters struct {
-	registry es.EventRegistry
-	store    es.EventStore
-	max      int64
-	retry    es.RetryPolicy
+	counters *es.Repository[*Counter]
+	list     counterList // nil: no list
 }
 
 // NewCounters returns a Counters over store whose counters may not exceed
@@ -95,30 +105,28 @@ func NewCounters(store es.EventStore, max int64, retry es.RetryPolicy) (*Counter
 	if max < 1 {
 		return nil, fmt.Errorf("counter: maximum must be at least 1, not %d", max)
 	}
-	registry := es.NewStandardEventRegistry("counter")
-	if err := registry.RegisterEvent(Incremented{}); err != nil {
+	registry, err := NewRegistry()
+	if err != nil {
 		return nil, err
 	}
-	return &Counters{registry: registry, store: store, max: max, retry: retry}, nil
+	return &Counters{counters: es.NewRepository(registry, store, NewCounter(max, retry))}, nil
 }
 
 // exampleRetryPolicy is the retry policy of the example server. Many
 // clients hammering one counter is what the example invites (and what its
 // tests do with 16 writers), so a conflict is expected: every writer that
-// loaded the same head as the winner loses and must reload and try again.
-// 50 attempts with short, jittered waits let such a burst drain instead of
-// returning 409 to the unlucky clients.
+// loaded the same head as the winner loses and must load the new events
+// and try again. 50 attempts with short, jittered waits let such a burst
+// drain instead of returning 409 to the unlucky clients.
 func exampleRetryPolicy() es.RetryPolicy {
 	return es.RetryPolicy{MaxAttempts: 50, MinDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond}
 }
 
-// Increment raises the named counter by by and returns its new state.
+// Increment raises the named counter by by and returns its new state. A
+// command ID on ctx (es.WithCommandID) makes it apply at most once.
 func (s *Counters) Increment(ctx context.Context, name string, by int64) (CounterView, error) {
-	c, err := s.counter(name)
+	c, err := s.counters.Handle(ctx, name, Increment{By: by})
 	if err != nil {
-		return CounterView{}, err
-	}
-	if err := c.Handle(ctx, Increment{By: by}); err != nil {
 		return CounterView{}, err
 	}
 	return view(c), nil
@@ -127,29 +135,39 @@ func (s *Counters) Increment(ctx context.Context, name string, by int64) (Counte
 // Get returns the named counter's state, or an error matching
 // ErrCounterNotFound if it has no events.
 func (s *Counters) Get(ctx context.Context, name string) (CounterView, error) {
-	c, err := s.counter(name)
+	c, err := s.counters.Load(ctx, name)
+	if errors.Is(err, es.ErrNotFound) {
+		return CounterView{}, fmt.Errorf("%w: %q", ErrCounterNotFound, name)
+	}
 	if err != nil {
 		return CounterView{}, err
-	}
-	if err := c.Refresh(ctx); err != nil {
-		return CounterView{}, err
-	}
-	if c.SequenceNumber() == 0 {
-		return CounterView{}, fmt.Errorf("%w: %q", ErrCounterNotFound, name)
 	}
 	return view(c), nil
 }
 
-// counter returns a fresh, wired-up Counter for the name.
-func (s *Counters) counter(name string) (*Counter, error) {
-	c := &Counter{max: s.max}
-	c.Initialize(name, s.registry, s.store, func() any { return c })
-	c.SetAggregateType("Counter") // stable stream names even if the Go type is renamed
-	c.SetRetryPolicy(s.retry)
-	if err := c.AutomaticWireup(c); err != nil {
-		return nil, err
+// withList returns s serving List from list, a read model of all counters.
+func (s *Counters) withList(list counterList) *Counters {
+	return &Counters{counters: s.counters, list: list}
+}
+
+// List returns up to limit counters whose names sort after after, in name
+// order, from the read model given to withList; it fails with errNoList
+// without one.
+func (s *Counters) List(ctx context.Context, after string, limit int) ([]CounterView, error) {
+	if s.list == nil {
+		return nil, errNoList
 	}
-	return c, nil
+	return s.list.Page(ctx, after, limit)
+}
+
+// Health checks that the store answers a read, within ctx.
+func (s *Counters) Health(ctx context.Context) error {
+	c, err := s.counters.New(ctx, "probe")
+	if err != nil {
+		return err
+	}
+	c.SetAggregateType("Health") // never a counter's stream
+	return c.Refresh(ctx)
 }
 
 func view(c *Counter) CounterView {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/aggregatetest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/gin-gonic/gin"
 )
@@ -73,7 +74,7 @@ func TestNewCountersRejectsBadArguments(t *testing.T) {
 
 // conflictOnce makes the first commit of a counter lose to a rival writer
 // that increments the same counter in between, so Handle must reload and
-// retry. Without ResetState the reload would zero the maximum as well.
+// retry. The maximum, unexported configuration, must survive.
 type conflictOnce struct {
 	es.EventStore
 	rival  *Counters
@@ -81,13 +82,13 @@ type conflictOnce struct {
 	rivals int64 // how much the rival adds
 }
 
-func (s *conflictOnce) Commit(ctx context.Context, w es.Writer) error {
+func (s *conflictOnce) Commit(ctx context.Context, c es.Commit) error {
 	if !s.fired.Swap(true) {
-		if _, err := s.rival.Increment(ctx, w.Stream().Key, s.rivals); err != nil {
+		if _, err := s.rival.Increment(ctx, c.Stream.Key, s.rivals); err != nil {
 			return err
 		}
 	}
-	return s.EventStore.Commit(ctx, w)
+	return s.EventStore.Commit(ctx, c)
 }
 
 func TestRetryKeepsMaximum(t *testing.T) {
@@ -109,4 +110,27 @@ func TestRetryKeepsMaximum(t *testing.T) {
 	if _, err := counters.Increment(ctx, "c", 1); !errors.Is(err, ErrMaxExceeded) {
 		t.Fatalf("Increment past the maximum: %v, want ErrMaxExceeded", err)
 	}
+}
+
+// The Counter's decisions as given-when-then scenarios, through the same
+// encoding a store uses.
+func TestCounterScenarios(t *testing.T) {
+	t.Parallel()
+	registry, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCounter := NewCounter(10, exampleRetryPolicy())
+	aggregatetest.New(t, registry, newCounter).
+		Given(Incremented{By: 4}).
+		When(Increment{By: 6}).
+		Then(Incremented{By: 6}).
+		ThenState(func(t testing.TB, c *Counter) {
+			if c.Count != 10 {
+				t.Errorf("count %d, want 10", c.Count)
+			}
+		})
+	aggregatetest.New(t, registry, newCounter).Given(Incremented{By: 10}).When(Increment{By: 1}).ThenError(ErrMaxExceeded)
+	aggregatetest.New(t, registry, newCounter).When(Increment{By: 0}).ThenError(ErrInvalidIncrement)
+	aggregatetest.New(t, registry, newCounter).When(Increment{By: 1}).Then(Incremented{By: 1})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -45,7 +46,7 @@ func Example_http() {
 		fmt.Println(err)
 		return
 	}
-	srv := httptest.NewServer(newRouter(counters, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(newRouter(counters, slog.New(slog.DiscardHandler), 5*time.Second))
 	defer srv.Close()
 
 	send := func(method, path, body string) {

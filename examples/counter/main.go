@@ -4,9 +4,11 @@
 //	go run ./examples/counter
 //	curl -X POST localhost:8080/counters/visits/increment
 //
-// It listens on 127.0.0.1:8080 and keeps events in memory by default; flags
-// and COUNTER_* environment variables point it at MongoDB or DynamoDB (run
-// it with -h for the list, and see README.md).
+// It listens on 127.0.0.1:8080 and keeps events in an SQLite file,
+// counter.db in the working directory, by default, so counters survive a
+// restart; flags and COUNTER_* environment variables choose another file,
+// memory, PostgreSQL, MongoDB or DynamoDB (run it with -h for the list, and
+// see README.md).
 package main
 
 import (
@@ -52,12 +54,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	store, closeStore, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := closeStore(); cerr != nil {
+		if cerr := st.close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing the store: %w", cerr))
 		}
 	}()
@@ -65,21 +67,38 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", "http://"+ln.Addr().String(), "store", cfg.Store)
-	return serve(ctx, cfg, log, ln, store)
+	attrs := []any{"addr", "http://" + ln.Addr().String(), "store", cfg.Store}
+	if cfg.Store == "sqlite" {
+		attrs = append(attrs, "file", cfg.SQLitePath)
+	}
+	listCtx, stopList := context.WithCancel(context.WithoutCancel(ctx))
+	list, waitList, err := startList(listCtx, st, log)
+	if err != nil {
+		stopList()
+		ln.Close()
+		return err
+	}
+	defer func() { // before the store closes
+		stopList()
+		waitList()
+	}()
+	log.Info("listening", attrs...)
+	return serve(ctx, cfg, log, ln, st.store, list)
 }
 
-// serve serves the API over store on ln until ctx ends. Then it stops
+// serve serves the API over store (and the list of counters, if not nil)
+// on ln until ctx ends. Then it stops
 // accepting connections and lets in-flight requests finish, for up to
 // cfg.ShutdownTimeout, before it returns. It closes ln, not the store.
-func serve(ctx context.Context, cfg config, log *slog.Logger, ln net.Listener, store es.EventStore) error {
+func serve(ctx context.Context, cfg config, log *slog.Logger, ln net.Listener, store es.EventStore, list counterList) error {
 	counters, err := NewCounters(store, cfg.MaxCount, exampleRetryPolicy())
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	counters = counters.withList(list)
 	srv := &http.Server{
-		Handler:           newRouter(counters, log),
+		Handler:           newRouter(counters, log, cfg.RequestTimeout),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

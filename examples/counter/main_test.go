@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,13 +26,16 @@ func env(vars map[string]string) func(string) (string, bool) {
 
 func TestParseConfig(t *testing.T) {
 	t.Parallel()
-	cfg := defaultConfig(t)
-	if cfg.Addr != "127.0.0.1:8080" || cfg.Store != "memory" || cfg.MaxCount != 1_000_000 ||
-		cfg.SnapshotEvery != 100 || cfg.LogLevel != slog.LevelInfo {
+	cfg, err := parseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:8080" || cfg.Store != "sqlite" || cfg.SQLitePath != "counter.db" || cfg.MaxCount != 1_000_000 ||
+		cfg.SnapshotEvery != 100 || cfg.LogLevel != slog.LevelInfo || cfg.RequestTimeout != 5*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 
-	cfg, err := parseConfig([]string{"-addr", ":9000", "-max", "5"},
+	cfg, err = parseConfig([]string{"-addr", ":9000", "-max", "5"},
 		env(map[string]string{"COUNTER_ADDR": ":1", "COUNTER_STORE": "dynamodb", "COUNTER_DYNAMODB_TABLE": "t", "COUNTER_LOG_LEVEL": "debug"}),
 		io.Discard)
 	if err != nil {
@@ -48,7 +53,9 @@ func TestParseConfig(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{args: []string{"-store", "postgres"}, want: "unknown store"},
+		{args: []string{"-store", "cassandra"}, want: "unknown store"},
+		{args: []string{"-sqlite-path", ""}, want: "-sqlite-path"},
+		{args: []string{"-request-timeout", "0s"}, want: "-request-timeout"},
 		{args: []string{"-max", "0"}, want: "-max"},
 		{args: []string{"-snapshot-every", "-1"}, want: "-snapshot-every"},
 		{args: []string{"-nope"}, want: "not defined"},
@@ -75,12 +82,16 @@ func TestParseConfig(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	var logs strings.Builder
-	if err := run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), &logs); err != nil {
+	defer cancel()
+	logs := &stopOnListening{cancel: cancel}
+	db := filepath.Join(t.TempDir(), "c.db") // the default store: an SQLite file
+	if err := run(ctx, []string{"-addr", "127.0.0.1:0", "-sqlite-path", db}, env(nil), logs); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
-	for _, want := range []string{"listening", "stopped"} {
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("the default store made no file: %v", err)
+	}
+	for _, want := range []string{"listening", "store=sqlite", "file=" + db, "stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, logs.String())
 		}
@@ -88,6 +99,19 @@ func TestRun(t *testing.T) {
 	if err := run(t.Context(), []string{"-store", "nope"}, env(nil), io.Discard); err == nil {
 		t.Error("run with a bad flag succeeded")
 	}
+}
+
+// stopOnListening collects logs and cancels the server once it listens.
+type stopOnListening struct {
+	strings.Builder
+	cancel context.CancelFunc
+}
+
+func (s *stopOnListening) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "listening") {
+		s.cancel()
+	}
+	return s.Builder.Write(p)
 }
 
 // gateStore holds every commit until release is closed.
@@ -98,12 +122,12 @@ type gateStore struct {
 	inFlight atomic.Int32
 }
 
-func (s *gateStore) Commit(ctx context.Context, w es.Writer) error {
+func (s *gateStore) Commit(ctx context.Context, c es.Commit) error {
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	s.entered <- struct{}{}
 	<-s.release
-	return s.EventStore.Commit(ctx, w)
+	return s.EventStore.Commit(ctx, c)
 }
 
 // TestGracefulShutdown cancels the server's context while a request is in
@@ -121,7 +145,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() {
-		served <- serve(ctx, cfg, testLogger(t), ln, store)
+		served <- serve(ctx, cfg, testLogger(t), ln, store, nil)
 	}()
 
 	url := "http://" + ln.Addr().String() + "/counters/a/increment"

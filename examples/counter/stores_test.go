@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/jackc/pgx/v5"
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/aggregatekit/eventsourcing/internal/testenv"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
 )
 
 // The same flow runs against each store the server can use, through
@@ -19,9 +22,39 @@ import (
 // DynamoDB tests need the servers `make test` starts; each uses a database
 // or table of its own, dropped at the end.
 
+func TestStoreFlowSQLite(t *testing.T) {
+	t.Parallel()
+	storeFlow(t, defaultConfig(t)) // the default store
+}
+
 func TestStoreFlowMemory(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig(t)
+	cfg.Store = "memory"
+	storeFlow(t, cfg)
+}
+
+func TestStoreFlowPostgres(t *testing.T) {
+	t.Parallel()
+	cfg := defaultConfig(t)
+	cfg.Store = "postgres"
+	url := testkit.Get(t, testkit.PostgresURL)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := uniqueName()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+db+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping the test database: %v", err)
+		}
+		conn.Close(context.Background())
+	})
+	cfg.PostgresURL = strings.Replace(url, "/postgres?", "/"+db+"?", 1)
 	storeFlow(t, cfg)
 }
 
@@ -29,7 +62,7 @@ func TestStoreFlowMongo(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig(t)
 	cfg.Store = "mongo"
-	cfg.MongoURI = testenv.Get(t, testenv.MongoURI)
+	cfg.MongoURI = testkit.Get(t, testkit.MongoURI)
 	cfg.MongoDatabase = uniqueName()
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -50,7 +83,7 @@ func TestStoreFlowDynamoDB(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig(t)
 	cfg.Store = "dynamodb"
-	cfg.DynamoEndpoint = testenv.Get(t, testenv.DynamoDBEndpoint)
+	cfg.DynamoEndpoint = testkit.Get(t, testkit.DynamoDBEndpoint)
 	cfg.DynamoTable = uniqueName() // openStore creates it
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -75,7 +108,7 @@ func uniqueName() string {
 func storeFlow(t *testing.T, cfg config) {
 	cfg.MaxCount = 1000
 	cfg.SnapshotEvery = 10
-	c := startServer(t, openTestStore(t, cfg), cfg.MaxCount, exampleRetryPolicy())
+	c := startServerWithList(t, cfg)
 
 	c.expect(404, "GET", "/counters/a", "")
 	if out := c.expect(200, "POST", "/counters/a/increment", `{"by": 5}`); out.CounterView != (CounterView{"a", 5, 1}) {
@@ -87,12 +120,46 @@ func storeFlow(t *testing.T, cfg config) {
 	}
 	hammer(t, c, "hot", 4, 25)
 	before := c.expect(200, "GET", "/counters/hot", "")
+	want := []CounterView{{"a", 5, 1}, before.CounterView}
+	checkList(t, c, cfg.Store, want)
 
 	if cfg.Store == "memory" {
 		return
 	}
-	restarted := startServer(t, openTestStore(t, cfg), cfg.MaxCount, exampleRetryPolicy())
+	restarted := startServerWithList(t, cfg)
 	if after := restarted.expect(200, "GET", "/counters/hot", ""); after != before {
 		t.Errorf("after a restart: %+v, before: %+v", after, before)
 	}
+	checkList(t, restarted, cfg.Store, want)
+}
+
+// checkList waits until GET /counters, paged one by one, lists want (the
+// list follows the store a moment behind), or checks that a store without
+// a feed answers 501.
+func checkList(t *testing.T, c *client, store string, want []CounterView) {
+	t.Helper()
+	if store == "mongo" || store == "dynamodb" {
+		if status, out := c.do("GET", "/counters", ""); status != 501 || !strings.Contains(out.Error, "feed") {
+			t.Fatalf("GET /counters on %s: %d %q, want 501 explaining why", store, status, out.Error)
+		}
+		return
+	}
+	var got []CounterView
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = nil
+		after := ""
+		for {
+			var page listPage
+			c.getJSON("/counters?limit=1&after="+after, &page)
+			got = append(got, page.Counters...)
+			if page.Next == "" {
+				break
+			}
+			after = page.Next
+		}
+		if slices.Equal(got, want) {
+			return
+		}
+	}
+	t.Fatalf("GET /counters lists %+v, want %+v", got, want)
 }
