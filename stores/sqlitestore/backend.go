@@ -287,11 +287,17 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (b *Backend) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	// The transaction's context is never cancelled: database/sql would roll
-	// back in the background, racing with COMMIT, and the driver would
-	// interrupt a COMMIT that is half done. Statements inside use ctx, and
-	// ctx is checked once more before COMMIT.
-	tx, err := b.db.BeginTx(context.WithoutCancel(ctx), nil)
+	// The wait for a connection honours ctx. The transaction's context is
+	// never cancelled: database/sql would roll back in the background,
+	// racing with COMMIT, and the driver would interrupt a COMMIT that is
+	// half done. Statements inside use ctx, and ctx is checked once more
+	// before COMMIT.
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}

@@ -447,3 +447,40 @@ func TestInMemoryRefused(t *testing.T) {
 		t.Fatalf("got %v, want an error about write-ahead logging", err)
 	}
 }
+
+// A caller's context ends the wait for a connection too: with a pool of
+// one connection held elsewhere, Append returns the context's error and
+// stores nothing.
+func TestAppendWaitsForConnectionWithContext(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pool.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	b, err := sqlitestore.NewBackend(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := backend.StreamID{AggregateType: "Pool", Key: "p"}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := b.Append(cctx, crashCommit(s, 0, 1, "waits")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(t, b, s); n != 0 {
+		t.Fatalf("the stream holds %d events", n)
+	}
+	if err := b.Append(ctx, crashCommit(s, 0, 1, "later")); err != nil {
+		t.Fatal(err)
+	}
+}
