@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log"
@@ -104,4 +105,41 @@ func Example() {
 	// 00000000000000000001 Counter/visits events 1 to 1
 	// 00000000000000000002 Counter/visits events 2 to 2
 	// 00000000000000000003 Counter/visits events 3 to 3
+}
+
+// ExampleNewBackend builds the store on a *sql.DB the application owns and
+// configures: the data source name sets each connection's busy timeout
+// (other processes may write to the file) and synchronous level. Closing
+// the Backend leaves the handle open.
+func ExampleNewBackend() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	b, err := sqlitestore.NewBackend(ctx, db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := es.NewStore(b)
+	defer store.Close() // closes the Backend, not db
+
+	// The application's own tables may live in the same file.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS visitors (name TEXT PRIMARY KEY)`); err != nil {
+		log.Fatal(err)
+	}
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`).Scan(&tables); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("tables:", tables)
+	// Output:
+	// tables: 5
 }
