@@ -2,11 +2,14 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,5 +333,53 @@ func TestOpenOddPath(t *testing.T) {
 	open(t, rel)
 	if _, err := os.Stat(filepath.Join(dir, "relative.db")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two Backends on handles whose connections have no busy timeout, writing
+// at once: SQLite answers "database is locked" to the one that finds the
+// other's write in progress, and the Backend waits and tries again (up to
+// WithBusyTimeout) instead of failing.
+func TestTwoInstancesWithoutBusyTimeout(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "nobusy.db")
+	var backends []*sqlitestore.Backend
+	for i := 0; i < 2; i++ {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		b, err := sqlitestore.NewBackend(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backends = append(backends, b)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := backends[w%2]
+			s := backend.StreamID{AggregateType: "NoBusy", Key: strconv.Itoa(w)}
+			for i := int64(0); i < 20; i++ {
+				if err := b.Append(ctx, crashCommit(s, i, 1, fmt.Sprintf("nb-%d-%d", w, i))); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("append: %v", err)
+	}
+	for w := 0; w < 8; w++ {
+		if n := countEvents(t, backends[1-w%2], backend.StreamID{AggregateType: "NoBusy", Key: strconv.Itoa(w)}); n != 20 {
+			t.Fatalf("stream %d holds %d events, want 20", w, n)
+		}
 	}
 }
