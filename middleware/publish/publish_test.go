@@ -226,6 +226,36 @@ func TestNothingPublishedOnFailedCommit(t *testing.T) {
 	}
 }
 
+// A commit whose outcome is unknown may be stored: its events are not
+// published (nothing here knows), but reported to the error handler, so
+// that they can be reconciled (or left to a relay, which publishes what is
+// stored).
+func TestUnknownOutcomeIsReported(t *testing.T) {
+	bus := publish.NewBus()
+	var got sink
+	bus.SubscribeAll(got.handle)
+	var fails failures
+	mw, err := publish.New(bus, fails.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := fmt.Errorf("connection reset: %w", es.ErrUnknownOutcome)
+	store := es.Wrap(failingStore{lost}, mw)
+	if err := newProbe(t, store, "unknown").Handle(ctx, probe.Add{Batch: "maybe", Size: 2}); !errors.Is(err, es.ErrUnknownOutcome) {
+		t.Fatalf("got %v, want ErrUnknownOutcome", err)
+	}
+	if ids := got.ids(); len(ids) != 0 {
+		t.Fatalf("published %v for a commit of unknown outcome", ids)
+	}
+	all := fails.all()
+	if len(all) != 1 || len(all[0].Messages) != 2 || !errors.Is(all[0], es.ErrUnknownOutcome) || !errors.Is(all[0], publish.ErrNotPublished) {
+		t.Fatalf("reported %v, want one *publish.Error with the 2 events, matching ErrUnknownOutcome", all)
+	}
+	if all[0].Messages[0].Record.CommitID == "" || all[0].Messages[0].Event == nil {
+		t.Fatalf("the report lacks the commit ID or the event: %+v", all[0].Messages[0])
+	}
+}
+
 func TestPublishFailureDoesNotFailTheCommand(t *testing.T) {
 	bus := publish.NewBus()
 	var first, second sink
