@@ -21,19 +21,22 @@ import (
 // before disconnecting a client the Backend owns.
 const disconnectTimeout = 10 * time.Second
 
-// Backend is an eventsourcing.Backend storing each commit as one document of
-// a MongoDB collection (see the package documentation for the schema). It is
-// safe for concurrent use by multiple goroutines, and any number of Backends,
-// in any number of processes, may share a collection.
+// Backend is a backend.Backend storing each commit as one document of a
+// MongoDB collection (see the package documentation for the schema), and a
+// backend.Outbox (see Pending). Applications use it through
+// eventsourcing.NewStore. It is safe for concurrent use by multiple
+// goroutines, and any number of Backends, in any number of processes, may
+// share a collection.
 type Backend struct {
 	client  *mongo.Client
 	coll    *mongo.Collection
 	owned   bool // Close disconnects client
 	cfg     config
 	closed  atomic.Bool
-	findOpt *options.FindOptionsBuilder // read-only after construction
-	bounds  *boundary.Cache             // latest commit boundary seen per stream
-	clock   atomic.Int64                // the latest pending marker written (see stamp)
+	findOpt *options.FindOptionsBuilder       // read-only after construction
+	markOpt *options.UpdateManyOptionsBuilder // read-only after construction
+	bounds  *boundary.Cache                   // latest commit boundary seen per stream
+	clock   atomic.Int64                      // the latest pending marker written (see stamp)
 }
 
 // NewBackend returns a Backend storing commits in the collection coll of the
@@ -85,6 +88,7 @@ func newBackend(ctx context.Context, client *mongo.Client, owned bool, db, coll 
 	// instead.
 	byID := bson.D{{Key: fID, Value: 1}}
 	b.findOpt = options.Find().SetSort(byID).SetHint(byID)
+	b.markOpt = options.UpdateMany().SetHint(byID)
 	if b.cfg.batchSize > 0 {
 		b.findOpt.SetBatchSize(b.cfg.batchSize)
 	}
@@ -113,14 +117,18 @@ func (b *Backend) EnsureIndexes(ctx context.Context) error {
 // (for a SnapshotStore, say) until then.
 func (b *Backend) Client() *mongo.Client { return b.client }
 
-// Append stores the commit as one commit document, with its ID, if the
-// stream's last sequence is c.Expected. If it is not, Append returns a
-// *backend.ConflictError and stores nothing; this holds between any number of racing writers. When the
-// insert's answer is lost (network error, timeout, cancelled context) the
-// error matches eventsourcing.ErrUnknownOutcome: the commit may be stored.
+// Append stores the commit as one commit document, with its ID and (unless
+// WithoutOutbox) the outbox's pending marker, if the stream's last sequence
+// is c.Expected. If it is not, Append returns a *backend.ConflictError and
+// stores nothing; this holds between any number of racing writers. A commit
+// that backend.CheckAppend refuses (invalid stream, commit ID, sequences,
+// event type, timestamp or metadata) is refused before anything is sent.
+// When the insert's answer is lost (network error, timeout, cancelled
+// context) the error matches backend.ErrUnknownOutcome: the commit may be
+// stored.
 //
 // A commit whose document would exceed the size limit (DefaultMaxCommitSize,
-// or WithMaxCommitSize) is refused with an *eventsourcing.CommitTooLargeError
+// or WithMaxCommitSize) is refused with a *backend.CommitTooLargeError
 // before any round trip.
 //
 // Round trips: one insert when expected is 0 (a new stream) or a commit
@@ -157,10 +165,10 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	}
 	pk := stream.String()
 	if expected > 0 && !b.bounds.Known(pk, expected) {
-		// Commits are never modified or removed, so once a commit ending at
-		// expected exists it keeps existing: checking before the insert is
-		// not a race. (For the same reason, a boundary this Backend has seen
-		// needs no check.)
+		// Commits are never removed (only their pending marker changes), so
+		// once a commit ending at expected exists it keeps existing:
+		// checking before the insert is not a race. (For the same reason, a
+		// boundary this Backend has seen needs no check.)
 		err := b.coll.FindOne(ctx, bson.D{{Key: fID, Value: docID(stream, expected)}},
 			options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -186,9 +194,9 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 // Load yields the records of stream after the given sequence, in order,
 // reading commit documents through a cursor (see WithBatchSize), so a long
 // history is never held in memory at once. It may start inside a commit.
-// A commit document that cannot be read yields an error matching
-// eventsourcing.ErrCorruptStream (an *eventsourcing.RecordError when one
-// event of it is damaged) and none of that commit's records.
+// A commit document that cannot be read yields a *backend.CorruptError
+// (backend.ErrCorruptStream) naming the stream and the document, and none
+// of that commit's records.
 //
 // The last sequence of every commit document read is remembered as a commit
 // boundary of the stream (see WithBoundaryCache), so that an Append after
@@ -254,7 +262,7 @@ func closeCursor(ctx context.Context, cur *mongo.Cursor) {
 	_ = cur.Close(cctx)
 }
 
-// Close makes every later call return eventsourcing.ErrClosed and, if the
+// Close makes every later call return backend.ErrClosed and, if the
 // Backend owns its client (Open), disconnects it, waiting up to 10 seconds
 // for operations in flight. Closing twice is not an error.
 func (b *Backend) Close() error {
@@ -273,8 +281,6 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// wrap marks an operation that failed because the Backend was closed while
-// it ran as matching eventsourcing.ErrClosed too.
 // refusedByServer reports whether err is the server's answer refusing a
 // write, so that nothing was stored. Anything else (a network error, a
 // timeout, a cancelled context) leaves the outcome unknown.
@@ -290,6 +296,8 @@ func refusedByServer(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// wrap marks an operation that failed because the Backend was closed while
+// it ran as matching backend.ErrClosed too.
 func (b *Backend) wrap(err error) error {
 	if err != nil && b.closed.Load() && !errors.Is(err, backend.ErrClosed) {
 		return fmt.Errorf("%w: %w", backend.ErrClosed, err)

@@ -2,6 +2,7 @@ package mongostore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -16,6 +17,7 @@ import (
 // its own in db, and the matching WithSecondInstance option: a second
 // Backend on the first one's collection, as another process would open it.
 func conformanceBackend(client *mongo.Client, db string, opts ...mongostore.Option) (func(t *testing.T) backend.Backend, backendtest.Option) {
+	var mu sync.Mutex
 	colls := map[backend.Backend]string{}
 	open := func(t *testing.T, coll string) *mongostore.Backend {
 		t.Helper()
@@ -28,11 +30,15 @@ func conformanceBackend(client *mongo.Client, db string, opts ...mongostore.Opti
 	first := func(t *testing.T) backend.Backend {
 		coll := newCollection()
 		b := open(t, coll)
-		colls[b] = coll // the suite opens backends on the test goroutine
+		mu.Lock()
+		colls[b] = coll
+		mu.Unlock()
 		return b
 	}
 	second := backendtest.WithSecondInstance(func(t *testing.T, b backend.Backend) backend.Backend {
+		mu.Lock()
 		coll, ok := colls[b]
+		mu.Unlock()
 		if !ok {
 			t.Fatalf("second instance of a Backend the factory did not make")
 		}

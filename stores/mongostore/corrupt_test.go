@@ -217,6 +217,23 @@ func TestCorruptSnapshot(t *testing.T) {
 	if n, _ := client.Database(db).Collection(name).CountDocuments(ctx, bson.D{}); n != 1 {
 		t.Fatalf("%d snapshot documents, want 1", n)
 	}
+	// Snapshots whose sequence is not one a Put would store, or does not
+	// match their _id, are refused too.
+	for i, c := range []struct {
+		idSeq, seq int64
+	}{{0, 0}, {8, 9}, {-1, -1}} {
+		other := stream(fmt.Sprint("snap-bad-seq-", i))
+		if _, err := client.Database(db).Collection(name).InsertOne(ctx, bson.D{
+			{Key: "_id", Value: "/" + docID(other, max(c.idSeq, 0))}, {Key: "aggregate", Value: "Probe"}, {Key: "key", Value: other.Key},
+			{Key: "seq", Value: c.seq}, {Key: "version", Value: int64(1)}, {Key: "state", Value: []byte("x")},
+			{Key: "time", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "ns", Value: int32(0)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Get(ctx, other); !errors.Is(err, backend.ErrInvalidSnapshot) {
+			t.Fatalf("snapshot document %d: got %v, want ErrInvalidSnapshot", i, err)
+		}
+	}
 	if _, err := st.Get(ctx, backend.StreamID{AggregateType: "Probe"}); !errors.Is(err, backend.ErrInvalidStream) {
 		t.Fatalf("Get of an invalid stream: %v", err)
 	}

@@ -47,7 +47,7 @@ func WithBatchSize(n int32) Option {
 
 // WithMaxCommitSize lowers the limit on the encoded size (in bytes) of one
 // commit document; commits above it are refused with an
-// *eventsourcing.CommitTooLargeError before anything is written. n <= 0, or a
+// *backend.CommitTooLargeError before anything is written. n <= 0, or a
 // value above DefaultMaxCommitSize, selects DefaultMaxCommitSize.
 func WithMaxCommitSize(n int) Option {
 	return func(c *config) {
@@ -70,7 +70,7 @@ func WithoutIndexCreation() Option {
 // WithBoundaryCache sets how many streams' latest known commit boundary the
 // Backend remembers (default DefaultBoundaryCacheSize). A boundary is the
 // last sequence of a commit document the Backend has inserted or loaded;
-// because commit documents are never changed, it stays true. An Append at a
+// because commit documents are never removed, it stays true. An Append at a
 // known boundary needs only its insert; any other Append at expected > 0
 // first checks, with one find by _id, that a commit ends at expected. When
 // the cache is full, an arbitrary stream is forgotten (its next Append costs
@@ -80,7 +80,7 @@ func WithoutIndexCreation() Option {
 // Deleting a stream's commit documents out of band (by hand, with a TTL
 // index, by restoring an older backup) while a Backend runs can make a
 // boundary it remembers stale, so that an Append at that sequence is
-// accepted instead of failing with eventsourcing.ErrConcurrency. If anything
+// accepted instead of failing with backend.ErrConcurrency. If anything
 // does that, turn the cache off with WithBoundaryCache(0), at one extra find
 // per append.
 func WithBoundaryCache(n int) Option {

@@ -283,15 +283,22 @@ func decodePending(doc bson.Raw) (c *pendingCommit, last int64, err error) {
 	return c, last, nil
 }
 
-// MarkPublished clears the pending marker of the commits named, found by
-// _id and commit ID. Marking a commit twice, or one that does not exist, is
-// not an error; a ref whose stream is invalid is (and nothing is marked).
+// MarkPublished clears the pending marker of the commits named, each found
+// by _id and commit ID. Marking a commit twice, or one that does not exist,
+// is not an error; a ref whose stream is invalid is (and nothing is
+// marked).
 //
-// Round trips and writes: one update (updateMany) per 1,000 refs. Each
-// commit still pending costs one document update ($unset of one field),
-// which on the pending index replaces its marker entry by a null entry; a
-// commit already published is matched by the filter only through the _id
-// index and not written again.
+// One updateMany marks up to 1,000 commits, walking the _id index (a hint),
+// so that on MongoDB it clears the markers of one stream's commits in
+// stream order: a write cut short by a server failure leaves each stream's
+// later commits pending, not its earlier ones. Commits left pending are
+// yielded again (the publisher drops them by commit ID).
+//
+// Round trips and writes: one update per 1,000 refs, none for no refs.
+// Each commit still pending costs one _id index lookup and one document
+// update ($unset of one field), which on the pending index replaces its
+// marker entry by a null entry; a commit already published costs the
+// lookup only.
 func (b *Backend) MarkPublished(ctx context.Context, refs []backend.CommitRef) error {
 	if b.closed.Load() {
 		return backend.ErrClosed
@@ -307,6 +314,7 @@ func (b *Backend) MarkPublished(ctx context.Context, refs []backend.CommitRef) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mongostore: mark %d commits of %s and others published: %w", len(refs), refs[0].Stream, err)
 	}
+	unset := bson.D{{Key: "$unset", Value: bson.D{{Key: fPending, Value: ""}}}}
 	for start := 0; start < len(refs); start += markBatch {
 		chunk := refs[start:min(start+markBatch, len(refs))]
 		ids, cids := make([]string, 0, len(chunk)), make([]string, 0, len(chunk))
@@ -325,7 +333,7 @@ func (b *Backend) MarkPublished(ctx context.Context, refs []backend.CommitRef) e
 			{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}},
 			{Key: fCommitID, Value: bson.D{{Key: "$in", Value: cids}}},
 		}, isPending...)
-		if _, err := b.coll.UpdateMany(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: fPending, Value: ""}}}}); err != nil {
+		if _, err := b.coll.UpdateMany(ctx, filter, unset, b.markOpt); err != nil {
 			return b.wrap(fmt.Errorf("mongostore: mark %d commits of %s and others published: %w", len(chunk), chunk[0].Stream, err))
 		}
 	}

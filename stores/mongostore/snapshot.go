@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// SnapshotStore is an eventsourcing.SnapshotStore keeping snapshots in a
+// SnapshotStore is a backend.SnapshotStore keeping snapshots in a
 // MongoDB collection. It is safe for concurrent use by multiple goroutines,
 // and any number of SnapshotStores, in any number of processes, may share a
 // collection. It needs no index besides _id.
@@ -51,8 +51,8 @@ func NewSnapshotStore(client *mongo.Client, db, coll string) (*SnapshotStore, er
 }
 
 // Get returns the stream's newest snapshot, an error matching
-// eventsourcing.ErrSnapshotNotFound if it has none, or one matching
-// eventsourcing.ErrInvalidSnapshot if the stored document cannot be read.
+// backend.ErrSnapshotNotFound if it has none, or one matching
+// backend.ErrInvalidSnapshot if the stored document cannot be read.
 // One round trip.
 func (s *SnapshotStore) Get(ctx context.Context, stream backend.StreamID) (backend.Snapshot, error) {
 	if err := stream.Validate(); err != nil {
@@ -89,6 +89,12 @@ func decodeSnapshot(stream backend.StreamID, doc bson.Raw) (backend.Snapshot, er
 	if err != nil {
 		return backend.Snapshot{}, err
 	}
+	if seq < 1 {
+		return backend.Snapshot{}, fmt.Errorf("field %q is %d, want 1 or more", fSequence, seq)
+	}
+	if id, _ := lookup(doc, fID); id.Type != bson.TypeString || id.StringValue() != snapID(stream, seq) {
+		return backend.Snapshot{}, fmt.Errorf("_id does not match sequence %d", seq)
+	}
 	version, err := intField(doc, fVersion)
 	if err != nil {
 		return backend.Snapshot{}, err
@@ -110,7 +116,9 @@ func decodeSnapshot(stream backend.StreamID, doc bson.Raw) (backend.Snapshot, er
 
 // Put stores snap unless a snapshot of the stream at a later sequence is
 // stored; a snapshot at the same sequence is replaced. It then deletes the
-// stream's older snapshots.
+// stream's older snapshots. A snapshot that backend.CheckSnapshot refuses
+// (a sequence below 1, an invalid stream, a time outside years 1 to 9999)
+// is refused before anything is sent.
 //
 // Round trips: one find of the newest sequence; if that is not later than
 // snap's, one upsert and one delete (plus an upsert retry if another writer
