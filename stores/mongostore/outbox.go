@@ -194,7 +194,8 @@ func (b *Backend) pending(ctx context.Context, limit int) ([]backend.Commit, err
 
 	var out []*pendingCommit
 	var firstErr error
-	for _, ch := range chains {
+	var errStream backend.StreamID
+	for s, ch := range chains {
 		order := int64(math.MinInt64)
 		for i, c := range ch.commits {
 			if ch.err != nil && c.First() > ch.errAt {
@@ -207,8 +208,8 @@ func (b *Backend) pending(ctx context.Context, limit int) ([]backend.Commit, err
 			c.order = order
 			out = append(out, c)
 		}
-		if ch.err != nil && firstErr == nil {
-			firstErr = ch.err
+		if ch.err != nil && (firstErr == nil || s.String() < errStream.String()) {
+			firstErr, errStream = ch.err, s // the same one every call
 		}
 	}
 	slices.SortFunc(out, func(x, y *pendingCommit) int {
