@@ -56,12 +56,12 @@ func sqliteStore(t testing.TB) es.EventStore {
 // DynamoDB) or a feed with a checkpoint (PostgreSQL, SQLite).
 var relayed = []struct {
 	name string
-	open func(*testing.T) es.EventStore
+	open func(testing.TB) es.EventStore
 }{
 	{"MongoDB", mongoStore},
 	{"DynamoDB", dynamoStore},
-	{"PostgreSQL", func(t *testing.T) es.EventStore { return pgStore(t) }},
-	{"SQLite", func(t *testing.T) es.EventStore { return sqliteStore(t) }},
+	{"PostgreSQL", pgStore},
+	{"SQLite", sqliteStore},
 }
 
 // jetStream connects to the test server and creates a stream of its own,

@@ -29,7 +29,7 @@ const commandTimeout = 5 * time.Second
 
 // mongoStore returns an event store on a fresh database of the test server,
 // closed when t ends.
-func mongoStore(t *testing.T) es.EventStore {
+func mongoStore(t testing.TB) es.EventStore {
 	t.Helper()
 	uri := testkit.Get(t, testkit.MongoURI)
 	client, err := mongodriver.Connect(options.Client().ApplyURI(uri).
@@ -49,7 +49,7 @@ func mongoStore(t *testing.T) es.EventStore {
 
 // dynamoStore returns an event store on a fresh table of the test server,
 // closed and dropped when t ends.
-func dynamoStore(t *testing.T) es.EventStore {
+func dynamoStore(t testing.TB) es.EventStore {
 	t.Helper()
 	ctx := context.Background()
 	client := dynamostore.LocalClient(testkit.Get(t, testkit.DynamoDBEndpoint), "us-east-1")
@@ -74,7 +74,7 @@ func dynamoStore(t *testing.T) es.EventStore {
 var databases = []struct {
 	name   string
 	server testkit.Server
-	open   func(*testing.T) es.EventStore
+	open   func(testing.TB) es.EventStore
 }{
 	{"MongoDB", "mongo", mongoStore},
 	{"DynamoDB", "dynamodb", dynamoStore},
