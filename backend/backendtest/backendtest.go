@@ -30,10 +30,9 @@ import (
 type Option func(*config)
 
 type config struct {
-	second       func(t *testing.T, first backend.Backend) backend.Backend
-	eventual     time.Duration
-	longStream   int
-	pendingLimit int
+	second     func(t *testing.T, first backend.Backend) backend.Backend
+	eventual   time.Duration
+	longStream int
 }
 
 // WithSecondInstance gives the suite a way to open a second Backend over the
