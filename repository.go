@@ -56,7 +56,8 @@ type Factory[A Aggregate] func(key string, registry EventRegistry, store EventSt
 // Repository loads aggregates of one type by key and runs commands on
 // them, one fresh instance per call built by its Factory, so an instance
 // never outlives a call and its configuration never depends on what an
-// earlier call left in it. A Repository is safe for concurrent use (if its
+// earlier call left in it (Do with WithInstanceCache is the exception: it
+// keeps loaded instances between calls). A Repository is safe for concurrent use (if its
 // Factory is): concurrent calls work on their own instances and the store
 // arbitrates between them, retrying a command that lost a conflict from
 // fresh state as AggregateBase.Handle does.
@@ -69,13 +70,87 @@ type Repository[A Aggregate] struct {
 	registry EventRegistry
 	store    EventStore
 	factory  Factory[A]
+	cache    *instanceCache[A] // nil: no cache (see WithInstanceCache)
+}
+
+// RepositoryOption configures NewRepository.
+type RepositoryOption func(*repositoryConfig)
+
+type repositoryConfig struct{ cache int }
+
+// WithInstanceCache makes the Repository keep up to n loaded instances, the
+// most recently used, for Do: a call for a key whose instance is kept loads
+// only the events stored since its last use instead of the whole stream (or
+// a snapshot and its tail), and calls for one key in one process take turns
+// on its instance instead of racing each other through the store. n <= 0
+// means no cache. Instances are kept between calls, so their Factory must
+// not give them anything a call must not share (a request's data); the
+// other methods still build a fresh instance per call.
+func WithInstanceCache(n int) RepositoryOption {
+	return func(c *repositoryConfig) { c.cache = n }
 }
 
 // NewRepository returns a Repository of the aggregates factory builds over
 // registry and store. A nil argument makes every call fail with an error
 // matching ErrNotInitialized.
-func NewRepository[A Aggregate](registry EventRegistry, store EventStore, factory Factory[A]) *Repository[A] {
-	return &Repository[A]{registry: registry, store: store, factory: factory}
+func NewRepository[A Aggregate](registry EventRegistry, store EventStore, factory Factory[A], opts ...RepositoryOption) *Repository[A] {
+	var cfg repositoryConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	r := &Repository[A]{registry: registry, store: store, factory: factory}
+	if cfg.cache > 0 {
+		r.cache = newInstanceCache[A](cfg.cache)
+	}
+	return r
+}
+
+// Do gives fn exclusive use of the aggregate with key, refreshed from the
+// store: fn may run commands on it (a.Handle, a.Run) and read its state,
+// which no other call changes until fn returns. Do returns fn's error, or the
+// error of the refresh (fn does not run then). With WithInstanceCache the
+// instance comes from the cache and stays there for the next call (fn must
+// not keep it beyond its return); without, it is a fresh instance from the
+// Factory. If fn panics, the instance is dropped from the cache and the
+// panic goes on. The context's command ID and retry policy apply to the
+// commands fn runs with that context.
+func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.Context, a A) error) error {
+	if r.cache == nil {
+		a, b, err := r.instance(ctx, key)
+		if err != nil {
+			return err
+		}
+		if err := b.Refresh(ctx); err != nil {
+			return err
+		}
+		return fn(ctx, a)
+	}
+	e, err := r.cache.checkout(ctx, key, func() (A, error) {
+		a, _, err := r.instance(context.Background(), key)
+		return a, err
+	})
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() { r.cache.release(e, ok) }()
+	b := e.a.aggregateBase()
+	var saved *RetryPolicy
+	if p, has := RetryPolicyFrom(ctx); has { // for this call only
+		prev := b.options().retry
+		saved, b.ext.retry = &prev, p
+	}
+	err = b.Refresh(ctx)
+	if err == nil {
+		err = fn(ctx, e.a)
+	}
+	if saved != nil {
+		b.ext.retry = *saved
+	}
+	ok = true
+	return err
 }
 
 // New returns a new, unloaded instance for key from the Factory, with the

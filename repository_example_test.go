@@ -42,3 +42,33 @@ func ExampleRepository() {
 	// 70 2 <nil>
 	// eventsourcing: aggregate not found: Account/bob
 }
+
+// With an instance cache, Do keeps loaded aggregates between calls: a
+// call loads only the events stored since the key's last use, and calls for
+// one key take turns instead of conflicting in the store. fn reads the
+// state it decided on without another load.
+func ExampleRepository_Do() {
+	ctx := context.Background()
+	registry := es.NewStandardEventRegistry("Bank")
+	if err := registry.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
+		panic(err)
+	}
+	accounts := es.NewRepository(registry, es.NewStore(memory.NewBackend()), newAccount,
+		es.WithInstanceCache(10_000))
+
+	for _, amount := range []int64{100, 50} {
+		err := accounts.Do(ctx, "alice", func(ctx context.Context, a *Account) error {
+			if err := a.Handle(ctx, Deposit{Amount: amount}); err != nil {
+				return err
+			}
+			fmt.Println(a.Balance, a.SequenceNumber())
+			return nil
+		})
+		if err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// 100 1
+	// 150 2
+}
