@@ -59,9 +59,12 @@
 //     apart from the original; delete the snapshot (SnapshotStore.Delete)
 //     whenever you delete a stream.
 //
-// Refresh consults the snapshot store on every call, also for an aggregate
-// that is already loaded (a snapshot newer than its sequence saves replaying
-// the events in between). It returns an error only when the wrapped store
+// Refresh consults the snapshot store for an aggregate that is not loaded
+// yet (at sequence 0). An aggregate already loaded (one a Repository keeps
+// with WithInstanceCache, or one the application holds) loads only the
+// events after its sequence, without asking the snapshot store: that saves
+// a round trip per command. WithLoadedLookup makes Refresh ask in both
+// cases, for applications whose loaded aggregates fall far behind. It returns an error only when the wrapped store
 // does (or when a Loader breaks its contract by not resetting).
 //
 // # What a snapshot holds
@@ -131,6 +134,7 @@ type config struct {
 	onError func(context.Context, error)
 	logger  *slog.Logger
 	timeout time.Duration
+	loaded  bool
 }
 
 // WithErrorHandler makes the middleware call fn with every problem it meets
@@ -168,6 +172,16 @@ func WithTimeout(d time.Duration) Option {
 			c.timeout = d
 		}
 	}
+}
+
+// WithLoadedLookup(true) makes Refresh consult the snapshot store also for
+// an aggregate that is already loaded, and restore a snapshot newer than its
+// sequence instead of replaying the events in between. It costs a snapshot
+// store round trip per Refresh, so it pays only where loaded aggregates
+// fall behind by many more events than a snapshot saves (the default,
+// false, asks only for aggregates at sequence 0).
+func WithLoadedLookup(on bool) Option {
+	return func(c *config) { c.loaded = on }
 }
 
 // New returns a middleware keeping snapshots in snapshots under policy. It
@@ -233,6 +247,9 @@ func (s *store) get(ctx context.Context, stream es.StreamID) (es.Snapshot, error
 }
 
 func (s *store) Refresh(ctx context.Context, l es.Loader) error {
+	if l.Sequence() > 0 && !s.cfg.loaded {
+		return s.next.Refresh(ctx, l)
+	}
 	stream := l.Stream()
 	snap, err := s.get(ctx, stream)
 	if err != nil {

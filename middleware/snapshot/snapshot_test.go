@@ -49,9 +49,11 @@ type faultySnapshots struct {
 	getErr, putErr, delErr error
 	mangle                 func(es.Snapshot) es.Snapshot // applied to what Get returns
 	deletes                atomic.Int64
+	gets                   atomic.Int64
 }
 
 func (f *faultySnapshots) Get(ctx context.Context, s es.StreamID) (es.Snapshot, error) {
+	f.gets.Add(1)
 	if f.getErr != nil {
 		return es.Snapshot{}, f.getErr
 	}
@@ -131,7 +133,7 @@ type rig struct {
 	reg     *es.StandardEventRegistry
 }
 
-func newRig(t *testing.T, policy snapshot.Policy) *rig {
+func newRig(t *testing.T, policy snapshot.Policy, opts ...snapshot.Option) *rig {
 	t.Helper()
 	r := &rig{
 		backend: &countingBackend{Backend: memory.NewBackend()},
@@ -139,7 +141,7 @@ func newRig(t *testing.T, policy snapshot.Policy) *rig {
 		rep:     &reports{},
 		reg:     probe.NewRegistry(),
 	}
-	mw, err := snapshot.New(r.snaps, policy, snapshot.WithErrorHandler(r.rep.handle))
+	mw, err := snapshot.New(r.snaps, policy, append(opts, snapshot.WithErrorHandler(r.rep.handle))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +377,7 @@ func TestPredicatePolicy(t *testing.T) {
 }
 
 func TestRestoreThenTail(t *testing.T) {
-	r := newRig(t, snapshot.EveryN(10))
+	r := newRig(t, snapshot.EveryN(10), snapshot.WithLoadedLookup(true))
 	r.add(t, "t", 4)
 	mid, _ := r.loaded(t, "t") // an aggregate loaded up to 4
 	// 4 -> 8 -> 12 (snapshot) -> 16 -> 20 (snapshot) -> 23 -> 25
@@ -629,8 +631,8 @@ func TestFrozenSnapshotStoreDelaysButNeverFails(t *testing.T) {
 		}
 	}
 	errs := rep.take()
-	if len(errs) != 4 { // a Get and a Put per command
-		t.Fatalf("reported %d problems, want 4 (two timed-out Gets, two timed-out Puts): %v", len(errs), errs)
+	if len(errs) != 3 { // a Put per command, a Get for the first (the second finds p loaded)
+		t.Fatalf("reported %d problems, want 3 (a timed-out Get, two timed-out Puts): %v", len(errs), errs)
 	}
 	for _, e := range errs {
 		if !errors.Is(e, context.DeadlineExceeded) {
@@ -684,6 +686,33 @@ func TestSnapshotOfAnotherStreamIsRejected(t *testing.T) {
 	r.rep.expectOne(t, snapshot.OpRestore, es.ErrInvalidSnapshot)
 }
 
+// By default a loaded aggregate loads its tail without asking the snapshot
+// store, even when a newer snapshot exists; WithLoadedLookup asks.
+func TestLoadedAggregateSkipsLookup(t *testing.T) {
+	for _, lookup := range []bool{false, true} {
+		r := newRig(t, snapshot.EveryN(10), snapshot.WithLoadedLookup(lookup))
+		r.add(t, "s", 2)
+		held, _ := r.loaded(t, "s")
+		r.snaps.gets.Store(0)
+		r.add(t, "s", 4, 4, 4) // a snapshot at 10 by another instance
+		gets := r.snaps.gets.Load()
+		r.backend.takeLoaded()
+		if err := held.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkProbe(t, held, wantIDs("s", 2)+","+wantIDs("s", 4, 4, 4))
+		n := r.backend.takeLoaded()
+		gets = r.snaps.gets.Load() - gets
+		switch {
+		case !lookup && (gets != 0 || n != 12):
+			t.Fatalf("default: %d Gets, %d records loaded; want 0 and 12", gets, n)
+		case lookup && (gets != 1 || n != 5):
+			t.Fatalf("WithLoadedLookup: %d Gets, %d records loaded; want 1 and 5 (10 to 14)", gets, n)
+		}
+		r.rep.expectNone(t)
+	}
+}
+
 func TestGetFailureFallsBackToReplay(t *testing.T) {
 	r := newRig(t, snapshot.EveryN(2))
 	r.add(t, "g", 2, 2, 1)
@@ -697,8 +726,13 @@ func TestGetFailureFallsBackToReplay(t *testing.T) {
 	if e := r.rep.expectOne(t, snapshot.OpGet, boom); e.Sequence != 0 {
 		t.Fatalf("reported %v", e)
 	}
-	// Commands keep working while the snapshot store is down.
+	// Commands keep working while the snapshot store is down, on a loaded
+	// aggregate (which does not ask it) and on a new one.
 	if err := p.Handle(ctx, probe.Add{Batch: "g3", Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r.rep.expectNone(t)
+	if err := r.probe(t, "g").Handle(ctx, probe.Add{Batch: "g4", Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	r.rep.expectOne(t, snapshot.OpGet, boom)
@@ -772,7 +806,7 @@ func TestSnapshotAheadOfStream(t *testing.T) {
 	// The event store loses the stream (an in-memory store restarted, say);
 	// the snapshot store keeps the snapshot.
 	r.backend = &countingBackend{Backend: memory.NewBackend()}
-	mw, _ := snapshot.New(r.snaps, snapshot.EveryN(3), snapshot.WithErrorHandler(r.rep.handle))
+	mw, _ := snapshot.New(r.snaps, snapshot.EveryN(3), snapshot.WithErrorHandler(r.rep.handle), snapshot.WithLoadedLookup(true))
 	r.store = es.Wrap(es.NewStore(r.backend), mw)
 
 	p, _ := r.loaded(t, "h")
