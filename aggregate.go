@@ -74,6 +74,7 @@ const (
 	skipUnknown                    // loads skip unknown event types
 	applied                        // the pending commit's events were applied (Commit.State)
 	found                          // a loaded commit carried want
+	primed                         // refreshed by Repository.Do for the command ID ext.primedFor
 )
 
 // baseOptions holds what most aggregates never set, so that a new instance
@@ -85,6 +86,8 @@ type baseOptions struct {
 	replays  map[reflect.Type]func(Event)
 	handlers map[reflect.Type]func(context.Context, any) ([]Event, error)
 	ignored  map[reflect.Type]bool
+
+	primedFor string // the command ID of the refresh that set primed
 }
 
 func (b *AggregateBase) options() *baseOptions {
@@ -354,6 +357,7 @@ func (b *AggregateBase) resetState() {
 	}
 	b.seq = 0
 	b.recent, b.at = nil, 0
+	b.set(primed, false)
 }
 
 // stateFieldsCache memoizes stateFields per struct type.

@@ -113,7 +113,18 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 	}
 	attempts := policy.attempts()
 	for attempt := 1; ; attempt++ {
-		repeat, err := b.refreshFor(ctx, id)
+		var repeat bool
+		var err error
+		if attempt == 1 && b.has(primed) && b.ext.primedFor == id {
+			// Repository.Do has just refreshed the state for this command
+			// ID: decide on it. If another writer got in since, the commit
+			// conflicts and the next attempt loads what it stored.
+			b.set(primed, false)
+			repeat = id != "" && b.remembers(id)
+		} else {
+			b.set(primed, false)
+			repeat, err = b.refreshFor(ctx, id)
+		}
 		if err != nil || repeat {
 			return err
 		}
@@ -141,6 +152,43 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 		if werr := policy.wait(ctx, attempt); werr != nil {
 			return fmt.Errorf("eventsourcing: %s: %w (stopped retrying: %w)", b.stream, err, werr)
 		}
+	}
+}
+
+// prime refreshes the state for Repository.Do and lets the next command
+// with the context's command ID decide on it without loading again. A
+// stored commit with that ID found by the load is remembered, so the
+// command is recognised as a repeat at any distance, as by Handle on a
+// fresh instance.
+func (b *AggregateBase) prime(ctx context.Context) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.ready(); err != nil {
+		return err
+	}
+	id := CommandIDFrom(ctx)
+	if backend.ValidCommitID(id) != nil {
+		id = "" // Handle reports it
+	}
+	repeat, err := b.refreshFor(ctx, id)
+	if err != nil {
+		return err
+	}
+	if repeat && !b.remembers(id) {
+		b.remember(id)
+	}
+	b.options().primedFor = id
+	b.set(primed, true)
+	return nil
+}
+
+// unprime ends what prime allowed, if no command used it.
+func (b *AggregateBase) unprime() {
+	if b.enter() == nil {
+		b.set(primed, false)
+		b.leave()
 	}
 }
 

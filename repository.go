@@ -85,7 +85,12 @@ type repositoryConfig struct{ cache int }
 // on its instance instead of racing each other through the store. n <= 0
 // means no cache. Instances are kept between calls, so their Factory must
 // not give them anything a call must not share (a request's data); the
-// other methods still build a fresh instance per call.
+// other methods still build a fresh instance per call. A kept instance
+// recognises a repeated command ID within its idempotency window (see
+// WithCommandID), as any long-lived instance does. The cache holds memory
+// in proportion to n times an aggregate's state; it is per Repository,
+// never shared between processes, and needs no invalidation: every call
+// loads what other writers stored since.
 func WithInstanceCache(n int) RepositoryOption {
 	return func(c *repositoryConfig) { c.cache = n }
 }
@@ -110,22 +115,32 @@ func NewRepository[A Aggregate](registry EventRegistry, store EventStore, factor
 // Do gives fn exclusive use of the aggregate with key, refreshed from the
 // store: fn may run commands on it (a.Handle, a.Run) and read its state,
 // which no other call changes until fn returns. Do returns fn's error, or the
-// error of the refresh (fn does not run then). With WithInstanceCache the
-// instance comes from the cache and stays there for the next call (fn must
-// not keep it beyond its return); without, it is a fresh instance from the
-// Factory. If fn panics, the instance is dropped from the cache and the
-// panic goes on. The context's command ID and retry policy apply to the
-// commands fn runs with that context.
+// error of the refresh (fn does not run then). The first command fn runs
+// with Do's context decides on the state Do loaded, without loading again
+// (if another process writes in between, its commit conflicts and is
+// retried from fresh state as usual).
+//
+// With WithInstanceCache the instance comes from the cache and stays there
+// for the next call (fn must not keep it beyond its return); without, it is
+// a fresh instance from the Factory. If fn panics, the instance is dropped
+// from the cache and the panic goes on. The context's command ID and retry
+// policy apply to the commands fn runs with that context.
 func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.Context, a A) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: nil function", ErrInvalidCommand)
+	}
 	if r.cache == nil {
 		a, b, err := r.instance(ctx, key)
 		if err != nil {
 			return err
 		}
-		if err := b.Refresh(ctx); err != nil {
+		if err := b.prime(ctx); err != nil {
 			return err
 		}
 		return fn(ctx, a)
+	}
+	if r.registry == nil || r.store == nil || r.factory == nil {
+		return fmt.Errorf("%w: NewRepository needs a registry, a store and a factory", ErrNotInitialized)
 	}
 	e, err := r.cache.checkout(ctx, key, func() (A, error) {
 		a, _, err := r.instance(context.Background(), key)
@@ -142,9 +157,10 @@ func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.
 		prev := b.options().retry
 		saved, b.ext.retry = &prev, p
 	}
-	err = b.Refresh(ctx)
+	err = b.prime(ctx)
 	if err == nil {
 		err = fn(ctx, e.a)
+		b.unprime()
 	}
 	if saved != nil {
 		b.ext.retry = *saved

@@ -3,6 +3,7 @@ package eventsourcing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -264,5 +265,81 @@ func TestRepositoryDoWithoutCache(t *testing.T) {
 	}
 	if seen[0] == seen[1] || seen[1].Balance != 2 || calls.Load() != 2 {
 		t.Fatalf("without a cache: shared %v, balance %d, %d factory calls", seen[0] == seen[1], seen[1].Balance, calls.Load())
+	}
+}
+
+// countingRefreshes counts the loads that reach the store.
+type countingRefreshes struct {
+	es.EventStore
+	refreshes atomic.Int64
+}
+
+func (c *countingRefreshes) Refresh(ctx context.Context, l es.Loader) error {
+	c.refreshes.Add(1)
+	return c.EventStore.Refresh(ctx, l)
+}
+
+// The first command fn runs decides on the state Do loaded: one load per
+// call, with or without a cache. A command with another command ID loads
+// again, so that its repeat is looked for.
+func TestRepositoryDoLoadsOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, opts := range [][]es.RepositoryOption{nil, {es.WithInstanceCache(8)}} {
+		var calls atomic.Int64
+		store := &countingRefreshes{EventStore: es.NewStore(memory.NewBackend())}
+		repo := es.NewRepository(bankRegistry(t), es.EventStore(store), cappedFactory(1<<40, &calls), opts...)
+		for i := range 3 {
+			err := repo.Do(es.WithCommandID(ctx, fmt.Sprint("c", i)), "once", func(ctx context.Context, a *CappedAccount) error {
+				return a.Handle(ctx, Deposit{Amount: 1})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := store.refreshes.Load(); n != 3 {
+			t.Fatalf("cache %v: %d loads for 3 calls", opts != nil, n)
+		}
+		store.refreshes.Store(0)
+		err := repo.Do(ctx, "once", func(ctx context.Context, a *CappedAccount) error {
+			if err := a.Handle(es.WithCommandID(ctx, "other"), Deposit{Amount: 1}); err != nil {
+				return err
+			}
+			return a.Handle(ctx, Deposit{Amount: 1}) // the second command loads
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := store.refreshes.Load(); n != 3 {
+			t.Fatalf("cache %v: %d loads for a call with two commands, one under another ID", opts != nil, n)
+		}
+	}
+}
+
+// A repeated command ID is recognised however far back its commit is when
+// Do loads the whole stream, beyond the idempotency window.
+func TestRepositoryDoRecognisesOldRepeat(t *testing.T) {
+	ctx := context.Background()
+	store := &countingCommits{EventStore: es.NewStore(memory.NewBackend())}
+	var calls atomic.Int64
+	small := func(key string, r es.EventRegistry, s es.EventStore) (*CappedAccount, error) {
+		a, err := cappedFactory(1<<40, &calls)(key, r, s)
+		if err == nil {
+			a.SetIdempotencyWindow(2)
+		}
+		return a, err
+	}
+	repo := es.NewRepository(bankRegistry(t), es.EventStore(store), small)
+	deposit := func(id string) error {
+		return repo.Do(es.WithCommandID(ctx, id), "old", func(ctx context.Context, a *CappedAccount) error {
+			return a.Handle(ctx, Deposit{Amount: 1})
+		})
+	}
+	for _, id := range []string{"first", "a", "b", "c", "first"} {
+		if err := deposit(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.commits.Load(); n != 4 {
+		t.Fatalf("%d commits for 4 distinct command IDs", n)
 	}
 }
