@@ -169,7 +169,7 @@ func (b *AggregateBase) prime(ctx context.Context) error {
 		return err
 	}
 	id := CommandIDFrom(ctx)
-	if backend.ValidCommitID(id) != nil {
+	if id != "" && backend.ValidCommitID(id) != nil {
 		id = "" // Handle reports it
 	}
 	repeat, err := b.refreshFor(ctx, id)

@@ -57,11 +57,7 @@ type chunks[T any] struct {
 
 func (c *chunks[T]) push(v T) {
 	if len(c.all) == 0 || c.filled == len(c.all[len(c.all)-1]) {
-		size := maxChunk
-		if len(c.all) < 8 {
-			size = min(4<<len(c.all), maxChunk)
-		}
-		c.all = append(c.all, make([]T, size))
+		c.all = append(c.all, make([]T, chunkSize(len(c.all))))
 		c.filled = 0
 	}
 	c.all[len(c.all)-1][c.filled] = v
@@ -72,20 +68,38 @@ func (c *chunks[T]) push(v T) {
 // view returns the chunks and length as they are now.
 func (c *chunks[T]) view() chunks[T] { return chunks[T]{all: c.all[:len(c.all):len(c.all)], n: c.n} }
 
+// chunkSize returns the length of chunk k (see push).
+func chunkSize(k int) int {
+	if k < 8 {
+		return min(4<<k, maxChunk)
+	}
+	return maxChunk
+}
+
+// locate returns the chunk holding element i and the index of that chunk's
+// first element, in constant time.
+func locate(i int) (k, base int) {
+	for k = 0; chunkSize(k) < maxChunk; k++ {
+		if i < base+chunkSize(k) {
+			return k, base
+		}
+		base += chunkSize(k)
+	}
+	n := (i - base) / maxChunk
+	return k + n, base + n*maxChunk
+}
+
 // from yields pointers to the elements of the view from index i on.
 func (c chunks[T]) from(i int) iter.Seq[*T] {
 	return func(yield func(*T) bool) {
-		base := 0
-		for _, chunk := range c.all {
-			if base+len(chunk) <= i { // wholly before i
-				base += len(chunk)
-				continue
-			}
-			for j := range chunk {
-				if base+j >= c.n {
-					return
-				}
-				if base+j >= i && !yield(&chunk[j]) {
+		if i < 0 {
+			i = 0
+		}
+		k, base := locate(i)
+		for ; k < len(c.all); k++ {
+			chunk := c.all[k]
+			for j := max(i-base, 0); j < len(chunk); j++ {
+				if base+j >= c.n || !yield(&chunk[j]) {
 					return
 				}
 			}
@@ -271,7 +285,12 @@ func (b *Backend) isClosed() bool {
 // position encodes the feed index n (1-based) as a Position: 20 decimal
 // digits, so that positions sort like the feed.
 func position(n int) backend.Position {
-	return backend.Position(fmt.Sprintf("%020d", n))
+	var b [20]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return backend.Position(b[:])
 }
 
 // index decodes a Position into the number of commits before it.
