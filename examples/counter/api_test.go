@@ -342,7 +342,7 @@ func FuzzIncrementBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// A fresh store per input keeps inputs independent and memory flat.
-		counters, err := NewCounters(es.NewStore(memory.NewBackend()), 500, exampleRetryPolicy())
+		counters, err := NewCounters(es.NewStore(memory.NewBackend()), 500, exampleRetryPolicy(), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,7 @@ type config struct {
 	SnapshotEvery   int  // take a snapshot every N events; 0 disables snapshots
 	LogLevel        slog.Level
 	MaxCount        int64
+	Cached          int // counters kept loaded in memory; 0: none
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 }
@@ -58,6 +59,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), output io
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", 100, "take a snapshot every N events; 0 disables snapshots")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "`level` of the logs: debug, info, warn or error")
 	fs.Int64Var(&c.MaxCount, "max", 1_000_000, "highest value a counter may reach")
+	fs.IntVar(&c.Cached, "cache", 10_000, "how many counters to keep loaded in memory between requests; 0 loads every counter anew")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for the store")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let in-flight requests finish on SIGINT or SIGTERM")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name)) })
@@ -98,6 +100,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-snapshot-every must be 0 or more, not %d", c.SnapshotEvery)
 	case c.MaxCount < 1:
 		return fmt.Errorf("-max must be at least 1, not %d", c.MaxCount)
+	case c.Cached < 0:
+		return fmt.Errorf("-cache must be 0 or more, not %d", c.Cached)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("-request-timeout must be positive, not %s", c.RequestTimeout)
 	case c.ShutdownTimeout <= 0:

@@ -88,17 +88,22 @@ func NewCounter(max int64, retry es.RetryPolicy) es.Factory[*Counter] {
 }
 
 // Counters runs commands and queries against the counters kept in an event
-// store. It is safe for concurrent use: each call works on its own Counter
-// instance and the store arbitrates between concurrent writers.
+// store. It is safe for concurrent use. It keeps the most recently used
+// counters loaded (es.WithInstanceCache): a request loads only the events
+// stored since the counter's last request, and requests for one counter in
+// this process take turns on it rather than conflicting in the store.
+// Other processes writing to the same store are seen on each request; their
+// conflicts are retried from fresh state.
 type Counters struct {
 	counters *es.Repository[*Counter]
 	list     counterList // nil: no list
 }
 
 // NewCounters returns a Counters over store whose counters may not exceed
-// max (at least 1). retry says how often a command that lost a concurrency
-// conflict is run again; see exampleRetryPolicy.
-func NewCounters(store es.EventStore, max int64, retry es.RetryPolicy) (*Counters, error) {
+// max (at least 1), keeping up to cached counters loaded (0: none). retry
+// says how often a command that lost a concurrency conflict is run again;
+// see exampleRetryPolicy.
+func NewCounters(store es.EventStore, max int64, retry es.RetryPolicy, cached int) (*Counters, error) {
 	if store == nil {
 		return nil, fmt.Errorf("counter: nil store")
 	}
@@ -109,7 +114,8 @@ func NewCounters(store es.EventStore, max int64, retry es.RetryPolicy) (*Counter
 	if err != nil {
 		return nil, err
 	}
-	return &Counters{counters: es.NewRepository(registry, store, NewCounter(max, retry))}, nil
+	repo := es.NewRepository(registry, store, NewCounter(max, retry), es.WithInstanceCache(cached))
+	return &Counters{counters: repo}, nil
 }
 
 // exampleRetryPolicy is the retry policy of the example server. Many
@@ -125,24 +131,29 @@ func exampleRetryPolicy() es.RetryPolicy {
 // Increment raises the named counter by by and returns its new state. A
 // command ID on ctx (es.WithCommandID) makes it apply at most once.
 func (s *Counters) Increment(ctx context.Context, name string, by int64) (CounterView, error) {
-	c, err := s.counters.Handle(ctx, name, Increment{By: by})
-	if err != nil {
-		return CounterView{}, err
-	}
-	return view(c), nil
+	var v CounterView
+	err := s.counters.Do(ctx, name, func(ctx context.Context, c *Counter) error {
+		if err := c.Handle(ctx, Increment{By: by}); err != nil {
+			return err
+		}
+		v = view(c)
+		return nil
+	})
+	return v, err
 }
 
 // Get returns the named counter's state, or an error matching
 // ErrCounterNotFound if it has no events.
 func (s *Counters) Get(ctx context.Context, name string) (CounterView, error) {
-	c, err := s.counters.Load(ctx, name)
-	if errors.Is(err, es.ErrNotFound) {
-		return CounterView{}, fmt.Errorf("%w: %q", ErrCounterNotFound, name)
-	}
-	if err != nil {
-		return CounterView{}, err
-	}
-	return view(c), nil
+	var v CounterView
+	err := s.counters.Do(ctx, name, func(ctx context.Context, c *Counter) error {
+		if c.SequenceNumber() == 0 {
+			return fmt.Errorf("%w: %q", ErrCounterNotFound, name)
+		}
+		v = view(c)
+		return nil
+	})
+	return v, err
 }
 
 // withList returns s serving List from list, a read model of all counters.

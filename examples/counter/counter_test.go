@@ -23,7 +23,7 @@ var fastRetry = es.RetryPolicy{MaxAttempts: 3, MinDelay: 1}
 
 func newTestCounters(t *testing.T, store es.EventStore, max int64, retry es.RetryPolicy) *Counters {
 	t.Helper()
-	c, err := NewCounters(store, max, retry)
+	c, err := NewCounters(store, max, retry, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +64,10 @@ func TestCounterDomain(t *testing.T) {
 
 func TestNewCountersRejectsBadArguments(t *testing.T) {
 	t.Parallel()
-	if _, err := NewCounters(nil, 1, es.RetryPolicy{}); err == nil {
+	if _, err := NewCounters(nil, 1, es.RetryPolicy{}, 0); err == nil {
 		t.Error("NewCounters(nil store) succeeded")
 	}
-	if _, err := NewCounters(es.NewStore(memory.NewBackend()), 0, es.RetryPolicy{}); err == nil {
+	if _, err := NewCounters(es.NewStore(memory.NewBackend()), 0, es.RetryPolicy{}, 0); err == nil {
 		t.Error("NewCounters(max 0) succeeded")
 	}
 }

@@ -20,7 +20,7 @@ import (
 // in any event store.
 func ExampleCounters() {
 	ctx := context.Background()
-	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, es.DefaultRetryPolicy())
+	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, es.DefaultRetryPolicy(), 100)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -41,7 +41,7 @@ func ExampleCounters() {
 
 // The HTTP API, as a curl session would see it.
 func Example_http() {
-	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, exampleRetryPolicy())
+	counters, err := NewCounters(es.NewStore(memory.NewBackend()), 10, exampleRetryPolicy(), 100)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // accepting connections and lets in-flight requests finish, for up to
 // cfg.ShutdownTimeout, before it returns. It closes ln, not the store.
 func serve(ctx context.Context, cfg config, log *slog.Logger, ln net.Listener, store es.EventStore, list counterList) error {
-	counters, err := NewCounters(store, cfg.MaxCount, exampleRetryPolicy())
+	counters, err := NewCounters(store, cfg.MaxCount, exampleRetryPolicy(), cfg.Cached)
 	if err != nil {
 		ln.Close()
 		return err
