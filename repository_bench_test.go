@@ -5,22 +5,16 @@ package eventsourcing_test
 import (
 	"context"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
 // processCPU returns the user plus system CPU time the process has used.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func processCPU(tb testing.TB) time.Duration { return cputime.Process() }
 
 // withCPU runs the benchmark loop body and reports the process CPU time
 // per op (cpu-ns/op) beside the wall time.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/codecs/gojson"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/internal/dispatchtest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
@@ -22,11 +22,7 @@ func registry(b *testing.B, c es.Codec) *es.StandardEventRegistry {
 	return r
 }
 
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuNow() time.Duration { return cputime.Process() }
 
 // paired runs each codec's op in turn in every iteration and reports the
 // median of gojson's time over encoding/json's, and each one's CPU time.

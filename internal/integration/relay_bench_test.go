@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,15 +12,12 @@ import (
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
 	"github.com/aggregatekit/eventsourcing/relay"
 )
 
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuNow() time.Duration { return cputime.Process() }
 
 // appendOne appends a one-event commit to stream after head.
 func appendOne(ctx context.Context, b es.Backend, stream es.StreamID, head int64) error {

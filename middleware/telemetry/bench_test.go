@@ -5,11 +5,11 @@ package telemetry_test
 import (
 	"context"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/middleware/telemetry"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -19,13 +19,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func processCPU(tb testing.TB) time.Duration { return cputime.Process() }
 
 // BenchmarkOverhead runs one command per op (a load that finds nothing new,
 // a decision, a commit of one event) on the memory store: bare, under the

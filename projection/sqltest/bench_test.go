@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/projection"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -22,11 +22,7 @@ import (
 
 // cpuTime returns the process's user plus system CPU time (the database
 // server's, for PostgreSQL, is not included).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return cputime.Process() }
 
 // fill appends commits of 2 Added events over 16 streams until n events
 // are stored.

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 )
 
 // benchSeq makes stream keys unique across repeated benchmark runs.
@@ -27,13 +27,7 @@ var benchEvent = []byte(`{"order":"ord-2026-000123","sku":"SKU-98765","quantity"
 var benchMeta = backend.Metadata{"correlation_id": "0f8fad5b-d9cb-469f-a165-70867728950e"}
 
 // cpuNow returns the CPU time (user + system) this process has used.
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuNow() time.Duration { return cputime.Process() }
 
 // serverCPU returns a function reading the CPU time the test server
 // (dynalite) has used, from /proc, or nil when its PID is unknown. The

@@ -6,11 +6,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/stores/mongostore"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -28,13 +28,7 @@ import (
 // time per operation, and their ratios.
 
 // processCPU returns the CPU time (user and system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func processCPU() time.Duration { return cputime.Process() }
 
 // serverCPUReader returns a function reading the CPU time the MongoDB test
 // server (FerretDB) has used, from /proc, or nil if its PID is unknown. The

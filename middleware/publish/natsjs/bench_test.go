@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
 	"github.com/aggregatekit/eventsourcing/relay"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -20,11 +20,7 @@ import (
 
 // cpuTime returns the process's user plus system CPU time. The NATS server
 // runs in another process: its CPU time is not included.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return cputime.Process() }
 
 // fill appends n commits of 2 events each, round robin over streams, to b.
 func fill(b testing.TB, m *memory.Backend, n, streams int) {
