@@ -177,8 +177,8 @@
 //
 // So a command on an aggregate (eventsourcing.AggregateBase.Handle: load, then
 // commit) costs one Query per page of new events plus one PutItem; with the
-// snapshot middleware, one GetItem more, and a PutItem when a snapshot is
-// due. A conflict costs the failed PutItem, its GetItem, and the retry.
+// snapshot middleware, one GetItem more when the aggregate is not loaded yet,
+// and a PutItem when a snapshot is due. A conflict costs the failed PutItem, its GetItem, and the retry.
 //
 // # Snapshot items
 //
