@@ -22,9 +22,11 @@ lint:
 	go vet $(PKGS)
 	go run $(STATICCHECK) $(PKGS)
 	cd tools/testservers && GOWORK=off go vet ./...
+	cd tools/bench/peers && GOWORK=off go vet ./...
 
 unit:
 	go test -race -count=1 -skip '^TestFault' $(PKGS)
+	cd tools/bench/peers && GOWORK=off go test -count=1 ./...
 
 # The fault tests (named TestFault*) kill, freeze and restart the servers,
 # so they run alone, one package at a time, last.

@@ -30,8 +30,13 @@
 // The libraries, as sub-benchmark names:
 //
 //   - us: this repository, aggregate wired by reflection (AutomaticWireup).
+//   - us-generated: the same aggregate with the dispatch methods cmd/esgen
+//     generates (AutomaticWireup uses them instead of reflective calls).
 //   - us-define: the same, wired by DefineCommandHandler and
 //     DefineReplayMethod.
+//   - us-generated-gojson: us-generated with the codec of codecs/gojson
+//     (goccy/go-json) instead of encoding/json: the faster codec a user can
+//     choose. The peers keep encoding/json.
 //   - hallgren: hallgren/eventsourcing over its memory store, which keeps
 //     JSON-encoded bytes (as ours does).
 //   - eventhorizon: looplab/eventhorizon over its memory store, which keeps

@@ -30,6 +30,7 @@ func Example() {
 	// us 28001 1001 <nil>
 	// us-generated 28001 1001 <nil>
 	// us-define 28001 1001 <nil>
+	// us-generated-gojson 28001 1001 <nil>
 	// hallgren 28001 1001 <nil>
 	// eventhorizon 28001 1001 <nil>
 	// eventhorizon-json 28001 1001 <nil>

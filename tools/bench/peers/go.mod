@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/aggregatekit/eventsourcing v0.0.0-00010101000000-000000000000
+	github.com/aggregatekit/eventsourcing/codecs/gojson v0.0.0-00010101000000-000000000000
 	github.com/gin-gonic/gin v1.12.0
 	github.com/google/uuid v1.6.0
 	github.com/hallgren/eventsourcing v0.9.1
@@ -54,3 +55,5 @@ require (
 )
 
 replace github.com/aggregatekit/eventsourcing => ../../..
+
+replace github.com/aggregatekit/eventsourcing/codecs/gojson => ../../../codecs/gojson

@@ -15,7 +15,7 @@ import (
 // newLibraries returns every library under comparison, ours first.
 func newLibraries() ([]bank.Library, error) {
 	var libs []bank.Library
-	for _, mode := range []ours.Mode{ours.Reflection, ours.Generated, ours.Define} {
+	for _, mode := range []ours.Mode{ours.Reflection, ours.Generated, ours.Define, ours.GeneratedGoJSON} {
 		l, err := ours.New(mode)
 		if err != nil {
 			return nil, err

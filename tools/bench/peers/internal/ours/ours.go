@@ -15,6 +15,7 @@ import (
 	"fmt"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/codecs/gojson"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 	"github.com/aggregatekit/eventsourcing/tools/bench/peers/internal/bank"
 )
@@ -82,6 +83,7 @@ const (
 	Reflection Mode = iota // AutomaticWireup, reflective calls: "us"
 	Generated              // AutomaticWireup with cmd/esgen's dispatch methods: "us-generated"
 	Define                 // DefineCommandHandler and DefineReplayMethod: "us-define"
+	GeneratedGoJSON        // Generated, with the codecs/gojson codec: "us-generated-gojson"
 )
 
 // Library is this repository's library in one wire-up configuration.
@@ -93,16 +95,20 @@ type Library struct {
 
 // New returns the library wired in mode.
 func New(mode Mode) (*Library, error) {
-	reg := es.NewStandardEventRegistry("bank")
+	var opts []es.RegistryOption
+	if mode == GeneratedGoJSON {
+		opts = append(opts, es.WithCodec(gojson.Codec{}))
+	}
+	reg := es.NewStandardEventRegistry("bank", opts...)
 	if err := reg.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
 		return nil, err
 	}
 	return &Library{mode: mode, registry: reg, store: es.NewStore(memory.NewBackend())}, nil
 }
 
-// Name returns "us", "us-generated" or "us-define".
+// Name returns "us", "us-generated", "us-define" or "us-generated-gojson".
 func (l *Library) Name() string {
-	return [...]string{"us", "us-generated", "us-define"}[l.mode]
+	return [...]string{"us", "us-generated", "us-define", "us-generated-gojson"}[l.mode]
 }
 
 // NewInstances constructs n wired accounts.
@@ -131,7 +137,7 @@ func (a *Account) balance() int64 { return a.Balance }
 
 // account returns a new, wired account for key.
 func (l *Library) account(key string, store es.EventStore) (account, error) {
-	if l.mode == Generated {
+	if l.mode == Generated || l.mode == GeneratedGoJSON {
 		g := &GenAccount{}
 		g.Initialize(key, l.registry, store, func() any { return g })
 		g.SetAggregateType("Account")
