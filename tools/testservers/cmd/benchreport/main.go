@@ -1,15 +1,17 @@
 // Command benchreport turns `go test -bench` output (several -count runs)
 // into the Markdown tables of docs/PERFORMANCE.md: the median of every
-// benchmark's ns/op, B/op and allocs/op, the ratios that paired benchmarks
-// report (units such as "ours/raw"), each next to the target the project set
-// for it, and the parallel speed-up.
+// benchmark's time, CPU time, B/op, allocs/op and other metrics, the ratios
+// that paired benchmarks report (units such as "store/raw"), each next to
+// the target the project set for it, and the parallel speed-up.
 //
 //	go run ./cmd/benchreport < bench.txt                  # print the tables
 //	go run ./cmd/benchreport -doc PERFORMANCE.md -cmd 'make bench' < bench.txt
+//	go run ./cmd/benchreport -doc PERFORMANCE.md -section peers -cmd peers.sh < peers.md
 //
 // With -doc it replaces the part of the file between the lines
-// "<!-- bench:begin -->" and "<!-- bench:end -->" with the tables, the
-// machine they were measured on and the command that produced them.
+// "<!-- SECTION:begin -->" and "<!-- SECTION:end -->" with the tables (or,
+// for a -section other than bench, with its input, already Markdown), the
+// date, the machine and the command that produced them.
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -27,16 +31,18 @@ import (
 	"time"
 )
 
-// targets maps a benchmark name (without the -N CPU suffix) and ratio unit
-// to the target set for it by the issues.
+// targets maps "package benchmark unit" (benchmark without the -N CPU
+// suffix) to the target set for it by the issues.
 var targets = map[string]string{
-	"BenchmarkRebuild/paired library/handwritten":                       "<= 1.3",
-	"BenchmarkRebuild/paired-manual manual/handwritten":                 "<= 1.3",
-	"BenchmarkAppend/interleaved store/raw":                             "<= 1.2",
-	"BenchmarkAppend/existing-stream-interleaved store/raw":             "<= 1.2",
-	"BenchmarkAppend/Paired ours/raw":                                   "<= 1.2",
-	"BenchmarkSnapshotScaling large/small":                              "<= 1.5",
-	"parallel speed-up (8 aggregates / 1, BenchmarkParallelAggregates)": ">= 1.7 on 2 cores",
+	"(root) BenchmarkRebuild/paired library/handwritten":                               "<= 1.3 (met by the esgen dispatcher: see peers)",
+	"(root) BenchmarkRebuild/paired-manual manual/handwritten":                         "<= 1.3",
+	"(root) parallel speed-up":                                                         ">= 1.7 on 2 cores",
+	"middleware/snapshot BenchmarkSnapshotScaling large/small":                         "<= 1.5",
+	"stores/mongostore BenchmarkAppend/new-stream-vs-raw store/raw":                    "<= 1.2",
+	"stores/dynamostore BenchmarkAppend ours/raw":                                      "<= 1.2",
+	"stores/pgstore BenchmarkAppend store/raw":                                         "<= 1.2",
+	"stores/sqlitestore BenchmarkAppend ours/raw":                                      "<= 1.2",
+	"internal/integration BenchmarkContention/dynamodb/commands=160 events-loaded/cmd": "flat in the number of commands",
 }
 
 // machine collects the goos/goarch/cpu header lines of the bench output.
@@ -116,35 +122,48 @@ func human(ns float64) string {
 	}
 }
 
-// isRatio tells a dimensionless ratio unit ("ours/raw") from a rate
-// ("ns/op", "raw-ns/append").
+// isRatio tells a dimensionless ratio unit ("store/raw", "attempts/cmd")
+// from a time, a rate or a size ("cpu-ns/op", "commits/s", "B/op").
 func isRatio(unit string) bool {
-	return strings.Contains(unit, "/") && !strings.Contains(unit, "ns") && unit != "B/op" && unit != "allocs/op"
+	if !strings.Contains(unit, "/") || strings.HasSuffix(unit, "/op") || strings.HasSuffix(unit, "/s") {
+		return false
+	}
+	for _, t := range []string{"ns", "µs", "us/", "ms", "s/run"} {
+		if strings.Contains(unit, t) {
+			return false
+		}
+	}
+	return true
 }
 
 func main() {
-	doc := flag.String("doc", "", "Markdown file whose bench:begin/bench:end section to replace")
+	doc := flag.String("doc", "", "Markdown file whose section to replace")
+	section := flag.String("section", "bench", "the section: bench (stdin is go test -bench output) or another name (stdin is Markdown)")
 	cmd := flag.String("cmd", "", "the command that produced the input, for the report")
 	flag.Parse()
 	var buf bytes.Buffer
-	report(&buf, parse(os.Stdin))
+	if *section == "bench" {
+		report(&buf, parse(os.Stdin))
+	} else if _, err := io.Copy(&buf, os.Stdin); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
 	if *doc == "" {
 		os.Stdout.Write(buf.Bytes())
 		return
 	}
-	if err := splice(*doc, *cmd, buf.String()); err != nil {
+	if err := splice(*doc, *section, *cmd, buf.String()); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
-const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-
-func splice(path, cmd, tables string) error {
+func splice(path, section, cmd, body string) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
+	begin, end := "<!-- "+section+":begin -->", "<!-- "+section+":end -->"
 	i, j := bytes.Index(old, []byte(begin)), bytes.Index(old, []byte(end))
 	if i < 0 || j < i {
 		return fmt.Errorf("%s has no %s ... %s section", path, begin, end)
@@ -155,44 +174,77 @@ func splice(path, cmd, tables string) error {
 	for _, m := range machine {
 		sec.WriteString(", " + m)
 	}
-	sec.WriteString("). Medians over the runs; times vary with the load of the shared machine, ratios from paired benchmarks much less.\n\n")
-	sec.WriteString(tables)
-	sec.WriteString("\n")
+	if section == "bench" {
+		sec.WriteString("). Medians over the runs; times vary with the load of the shared machine, ratios from paired benchmarks much less.\n\n")
+	} else {
+		sec.WriteString(").\n\n")
+	}
+	sec.WriteString(strings.TrimSpace(body))
+	sec.WriteString("\n\n")
 	out := append(append(slices.Clip(old[:i]), sec.String()...), old[j:]...)
 	return os.WriteFile(path, out, 0o644)
+}
+
+// cell formats the median of a metric for the table, or "" if absent.
+func cell(b *bench, unit string) string {
+	vs := b.metrics[unit]
+	if len(vs) == 0 {
+		return ""
+	}
+	if unit == "ns/op" || unit == "cpu-ns/op" {
+		return human(median(vs))
+	}
+	return fmt.Sprintf("%.0f", median(vs))
+}
+
+// number formats a metric's median with about three significant digits.
+func number(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
 }
 
 func report(out io.Writer, benches []*bench) {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	fmt.Fprintln(w, "| package | benchmark | time/op | B/op | allocs/op | runs |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| package | benchmark | time/op | CPU/op | B/op | allocs/op | other metrics (medians) | runs |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---|---:|")
+	standard := []string{"ns/op", "cpu-ns/op", "B/op", "allocs/op"}
 	for _, b := range benches {
-		ns := b.metrics["ns/op"]
-		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %d |\n", b.pkg, strings.TrimPrefix(b.name, "Benchmark"),
-			human(median(ns)), median(b.metrics["B/op"]), median(b.metrics["allocs/op"]), len(ns))
+		var other []string
+		for _, u := range slices.Sorted(maps.Keys(b.metrics)) {
+			if !slices.Contains(standard, u) && !isRatio(u) {
+				other = append(other, number(median(b.metrics[u]))+" "+u)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", b.pkg, strings.TrimPrefix(b.name, "Benchmark"),
+			cell(b, "ns/op"), cell(b, "cpu-ns/op"), cell(b, "B/op"), cell(b, "allocs/op"),
+			strings.Join(other, ", "), len(b.metrics["ns/op"]))
 	}
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| ratio | package | median | range | target |")
 	fmt.Fprintln(w, "|---|---|---:|---|---|")
 	for _, b := range benches {
-		units := make([]string, 0, len(b.metrics))
-		for u := range b.metrics {
-			if isRatio(u) {
-				units = append(units, u)
+		for _, u := range slices.Sorted(maps.Keys(b.metrics)) {
+			if !isRatio(u) {
+				continue
 			}
-		}
-		slices.Sort(units)
-		for _, u := range units {
 			vs := b.metrics[u]
-			label := b.name + " " + u
 			fmt.Fprintf(w, "| %s %s | %s | %.3f | %.3f–%.3f | %s |\n", strings.TrimPrefix(b.name, "Benchmark"), u, b.pkg,
-				median(vs), slices.Min(vs), slices.Max(vs), targets[label])
+				median(vs), slices.Min(vs), slices.Max(vs), targets[b.pkg+" "+b.name+" "+u])
 		}
 	}
 	var one, eight float64
 	for _, b := range benches {
+		if b.pkg != "(root)" {
+			continue
+		}
 		switch b.name {
 		case "BenchmarkParallelAggregates/goroutines=1":
 			one = median(b.metrics["ns/op"])
@@ -201,7 +253,7 @@ func report(out io.Writer, benches []*bench) {
 		}
 	}
 	if one > 0 && eight > 0 {
-		label := "parallel speed-up (8 aggregates / 1, BenchmarkParallelAggregates)"
-		fmt.Fprintf(w, "| %s | (root) | %.2f | | %s |\n", label, one/eight, targets[label])
+		fmt.Fprintf(w, "| parallel speed-up (ns/op of 1 goroutine on 1 aggregate / 8 on 8, BenchmarkParallelAggregates) | (root) | %.2f | | %s |\n",
+			one/eight, targets["(root) parallel speed-up"])
 	}
 }
