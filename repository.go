@@ -57,10 +57,10 @@ type Factory[A Aggregate] func(key string, registry EventRegistry, store EventSt
 // them, one fresh instance per call built by its Factory, so an instance
 // never outlives a call and its configuration never depends on what an
 // earlier call left in it (Do with WithInstanceCache is the exception: it
-// keeps loaded instances between calls). A Repository is safe for concurrent use (if its
-// Factory is): concurrent calls work on their own instances and the store
-// arbitrates between them, retrying a command that lost a conflict from
-// fresh state as AggregateBase.Handle does.
+// keeps loaded instances between calls). A Repository is safe for
+// concurrent use (if its Factory is): concurrent calls work on their own
+// instances and the store arbitrates between them, retrying a command that
+// lost a conflict from fresh state as AggregateBase.Handle does.
 //
 // The context of a call may carry a command ID (WithCommandID: the command
 // then applies once however often it is repeated), a retry policy
