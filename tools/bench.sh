@@ -25,7 +25,7 @@ steps=${BENCH_STEPS:-go integration peers http}
 doc=docs/PERFORMANCE.md
 out=docs/bench
 mkdir -p "$out"
-report() { (cd tools/testservers && go run ./cmd/benchreport -doc "../../$doc" "$@"); }
+report() { (cd tools/testservers && GOWORK=off go run ./cmd/benchreport -doc "../../$doc" "$@"); }
 has() { [[ " $steps " == *" $1 "* ]]; }
 
 # Module directories of the workspace, relative, integration last.
