@@ -80,10 +80,10 @@ type Mode int
 
 // The wire-up configurations.
 const (
-	Reflection Mode = iota // AutomaticWireup, reflective calls: "us"
-	Generated              // AutomaticWireup with cmd/esgen's dispatch methods: "us-generated"
-	Define                 // DefineCommandHandler and DefineReplayMethod: "us-define"
-	GeneratedGoJSON        // Generated, with the codecs/gojson codec: "us-generated-gojson"
+	Reflection      Mode = iota // AutomaticWireup, reflective calls: "us"
+	Generated                   // AutomaticWireup with cmd/esgen's dispatch methods: "us-generated"
+	Define                      // DefineCommandHandler and DefineReplayMethod: "us-define"
+	GeneratedGoJSON             // Generated, with the codecs/gojson codec: "us-generated-gojson"
 )
 
 // Library is this repository's library in one wire-up configuration.
