@@ -11,6 +11,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/dispatchtest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
@@ -101,6 +102,23 @@ func BenchmarkRebuild(b *testing.B) {
 			b.Fatalf("sequence %d balance %d", a.SequenceNumber(), a.Balance)
 		}
 	}
+	// generated rebuilds through the dispatch methods cmd/esgen writes (an
+	// aggregate of the same shape in internal/dispatchtest, over the same
+	// records): the convention kept, without reflective calls.
+	genReg := dispatchtest.Registry()
+	genStore := es.NewStore(backend)
+	generated := func(b *testing.B) {
+		a, err := dispatchtest.New("history", genReg, genStore)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if a.SequenceNumber() != rebuildEvents || (want != 0 && a.Balance != want) {
+			b.Fatalf("sequence %d balance %d", a.SequenceNumber(), a.Balance)
+		}
+	}
 	handwritten := func(b *testing.B) {
 		var balance, seq int64
 		for rec, err := range backend.Load(ctx, stream, 0) {
@@ -144,6 +162,12 @@ func BenchmarkRebuild(b *testing.B) {
 			manual(b)
 		}
 	})
+	b.Run("generated", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			generated(b)
+		}
+	})
 	b.Run("handwritten", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -154,6 +178,7 @@ func BenchmarkRebuild(b *testing.B) {
 	// that both see the same machine load, and report their median ratio.
 	b.Run("paired", func(b *testing.B) { pairedRatio(b, library, handwritten, "library/handwritten") })
 	b.Run("paired-manual", func(b *testing.B) { pairedRatio(b, manual, handwritten, "manual/handwritten") })
+	b.Run("paired-generated", func(b *testing.B) { pairedRatio(b, generated, handwritten, "generated/handwritten") })
 }
 
 // pairedRatio runs f and then base in each iteration and reports the median
