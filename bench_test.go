@@ -11,6 +11,7 @@ import (
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/internal/dispatchtest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
@@ -237,7 +238,7 @@ func BenchmarkParallelAggregates(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU(b)
+			cpu0 := cputime.Process()
 			var wg sync.WaitGroup
 			for w, a := range accts {
 				n := b.N / workers
@@ -256,7 +257,7 @@ func BenchmarkParallelAggregates(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

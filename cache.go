@@ -125,10 +125,3 @@ func (c *instanceCache[A]) evict() {
 		el = prev
 	}
 }
-
-// len returns the number of kept instances.
-func (c *instanceCache[A]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}

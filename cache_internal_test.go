@@ -8,6 +8,13 @@ import (
 
 type cacheItem struct{ AggregateBase }
 
+// len returns the number of kept instances.
+func (c *instanceCache[A]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
 // users waits until the entry of key counts n users.
 func waitUsers[A Aggregate](c *instanceCache[A], key string, n int) {
 	for {

@@ -149,7 +149,7 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 		if attempt >= attempts {
 			return fmt.Errorf("eventsourcing: %s: gave up after %d attempts: %w", b.stream, attempt, err)
 		}
-		if werr := policy.wait(ctx, attempt); werr != nil {
+		if werr := policy.Wait(ctx, attempt); werr != nil {
 			return fmt.Errorf("eventsourcing: %s: %w (stopped retrying: %w)", b.stream, err, werr)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -164,4 +165,31 @@ func (t tracer) Commit(ctx context.Context, c es.Commit) error {
 func (t tracer) Close() error {
 	fmt.Println(t.name + ": Close")
 	return t.next.Close()
+}
+
+// RetryPolicy.Wait is the back-off Handle uses between attempts, for a
+// retry loop of one's own: here, a call that fails twice before it
+// succeeds.
+func ExampleRetryPolicy_Wait() {
+	ctx := context.Background()
+	policy := es.RetryPolicy{MaxAttempts: 5, MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}
+	calls := 0
+	flaky := func() error {
+		if calls++; calls < 3 {
+			return errors.New("busy")
+		}
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := flaky()
+		if err == nil || attempt == policy.MaxAttempts {
+			fmt.Println("after", attempt, "attempts:", err)
+			break
+		}
+		if err := policy.Wait(ctx, attempt); err != nil {
+			fmt.Println(err)
+			break
+		}
+	}
+	// Output: after 3 attempts: <nil>
 }

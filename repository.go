@@ -139,10 +139,7 @@ func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.
 		}
 		return fn(ctx, a)
 	}
-	if r.registry == nil || r.store == nil || r.factory == nil {
-		return fmt.Errorf("%w: NewRepository needs a registry, a store and a factory", ErrNotInitialized)
-	}
-	e, err := r.cache.checkout(ctx, key, func() (A, error) {
+	e, err := r.cache.checkout(ctx, key, func() (A, error) { // an error is not kept
 		a, _, err := r.instance(context.Background(), key)
 		return a, err
 	})

@@ -6,27 +6,23 @@ import (
 	"context"
 	"strconv"
 	"testing"
-	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
-// processCPU returns the user plus system CPU time the process has used.
-func processCPU(tb testing.TB) time.Duration { return cputime.Process() }
-
 // withCPU runs the benchmark loop body and reports the process CPU time
 // per op (cpu-ns/op) beside the wall time.
 func withCPU(b *testing.B, body func(i int)) {
 	b.ReportAllocs()
-	t0 := processCPU(b)
+	t0 := cputime.Process()
 	i := 0
 	for b.Loop() {
 		body(i)
 		i++
 	}
-	b.ReportMetric(float64((processCPU(b)-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cputime.Process()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkRepository compares the Repository with the code it replaces:

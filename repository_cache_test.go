@@ -343,3 +343,21 @@ func TestRepositoryDoRecognisesOldRepeat(t *testing.T) {
 		t.Fatalf("%d commits for 4 distinct command IDs", n)
 	}
 }
+
+// A misconfigured Repository fails Do with ErrNotInitialized, cache or not,
+// and keeps nothing.
+func TestRepositoryDoMisuse(t *testing.T) {
+	var calls atomic.Int64
+	for _, opts := range [][]es.RepositoryOption{nil, {es.WithInstanceCache(4)}} {
+		repo := es.NewRepository(nil, es.NewStore(memory.NewBackend()), cappedFactory(1, &calls), opts...)
+		for range 2 {
+			err := repo.Do(context.Background(), "k", func(context.Context, *CappedAccount) error { return nil })
+			if !errors.Is(err, es.ErrNotInitialized) {
+				t.Fatalf("cache %v: Do without a registry: %v", opts != nil, err)
+			}
+		}
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("the factory ran %d times without a registry", calls.Load())
+	}
+}

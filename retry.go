@@ -63,9 +63,13 @@ func (p RetryPolicy) delay(n int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// wait sleeps before the retry that follows failed attempt n, or returns the
-// context's error if it ends first.
-func (p RetryPolicy) wait(ctx context.Context, n int) error {
+// Wait sleeps the policy's jittered back-off after failed attempt n
+// (1-based: the wait before the second attempt is Wait(ctx, 1)), or returns
+// the context's error if it ends first. It is what Handle waits between
+// attempts, for callers with retry loops of their own (a consumer
+// redelivering a message, say). A policy whose MinDelay is negative does not
+// wait.
+func (p RetryPolicy) Wait(ctx context.Context, n int) error {
 	d := p.delay(n)
 	if d <= 0 {
 		return ctx.Err()

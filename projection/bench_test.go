@@ -16,9 +16,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
-// cpuTime returns the process's user plus system CPU time.
-func cpuTime() time.Duration { return cputime.Process() }
-
 // BenchmarkProjectMemoryFeed projects b.N stored events (commits of 2,
 // over 16 streams) from the memory store's feed into an in-memory read
 // model, against a baseline that reads the same feed and decodes and
@@ -33,7 +30,7 @@ func BenchmarkProjectMemoryFeed(b *testing.B) {
 			appendAdds(b, m, streamsOf(16), (b.N+1)/2, 2, heads, "bench")
 			ctx := context.Background()
 			model := newTally()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			start := time.Now()
 			switch mode {
@@ -74,7 +71,7 @@ func BenchmarkProjectMemoryFeed(b *testing.B) {
 				b.Fatalf("applied %d of %d", n, b.N)
 			}
 			b.ReportMetric(float64(model.count())/elapsed.Seconds(), "events/s")
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(model.count()), "cpu-ns/event")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(model.count()), "cpu-ns/event")
 		})
 	}
 }
@@ -105,7 +102,7 @@ func BenchmarkLatencyMemoryFeed(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	writeCommands(b, ctx, reg, store, 4, b.N, 250*time.Microsecond)
 	waitFor(b, "the read model", func() bool { return model.count() >= b.N })
@@ -115,7 +112,7 @@ func BenchmarkLatencyMemoryFeed(b *testing.B) {
 	p50, p99 := lat.percentiles()
 	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // writeCommands commits n commands of one Added event from writers

@@ -1,9 +1,9 @@
 package projection
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
+
+	es "github.com/aggregatekit/eventsourcing"
 )
 
 // Action is what a runner does with an event that still fails after the
@@ -66,47 +66,21 @@ func (p Policy) attempts() int {
 	return p.Attempts
 }
 
-func (p Policy) delay(n int) time.Duration {
+// retry is the policy's back-off as an eventsourcing.RetryPolicy, whose
+// Wait sleeps between tries.
+func (p Policy) retry() es.RetryPolicy {
 	def := DefaultPolicy()
-	return backoff(p.MinDelay, p.MaxDelay, def.MinDelay, def.MaxDelay, n)
+	return backoff(p.MinDelay, p.MaxDelay, def.MinDelay, def.MaxDelay)
 }
 
-// backoff returns the jittered wait after failure n (1-based).
-func backoff(minD, maxD, defMin, defMax time.Duration, n int) time.Duration {
+// backoff returns the retry policy waiting from minD up to maxD, where 0
+// selects defMin or defMax; a negative minD means no wait.
+func backoff(minD, maxD, defMin, defMax time.Duration) es.RetryPolicy {
 	if minD == 0 {
 		minD = defMin
-	}
-	if minD < 0 {
-		return 0
 	}
 	if maxD == 0 {
 		maxD = max(defMax, minD)
 	}
-	maxD = max(maxD, minD)
-	d := minD
-	for i := 1; i < n && d < maxD; i++ {
-		if d > maxD/2 {
-			d = maxD
-			break
-		}
-		d *= 2
-	}
-	d = min(d, maxD)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return es.RetryPolicy{MinDelay: minD, MaxDelay: maxD}
 }

@@ -272,7 +272,7 @@ func (r *Runner) runLocked(ctx context.Context, untilCaughtUp bool) error {
 		if errors.Is(err, ErrCheckpointMoved) && failures == 1 {
 			continue // go on from the new checkpoint at once
 		}
-		if err := sleep(ctx, backoff(r.cfg.minWait, r.cfg.maxWait, DefaultMinBackoff, DefaultMaxBackoff, failures)); err != nil {
+		if err := backoff(r.cfg.minWait, r.cfg.maxWait, DefaultMinBackoff, DefaultMaxBackoff).Wait(ctx, failures); err != nil {
 			return fmt.Errorf("projection %s: %w", r.id, err)
 		}
 	}
@@ -588,7 +588,7 @@ func (r *Runner) poison(ctx context.Context, sub Subscription, c backend.FeedCom
 				ev.Position = c.Position
 				h(ev, attempts, last)
 			}
-			if err := sleep(ctx, r.cfg.policy.delay(attempts)); err != nil {
+			if err := r.cfg.policy.retry().Wait(ctx, attempts); err != nil {
 				return false, fmt.Errorf("projection %s: %w", r.id, err)
 			}
 			attempts++

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aggregatekit/eventsourcing/internal/outboxtest"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/backend"
@@ -24,67 +25,14 @@ var ctx = context.Background()
 // fast makes a relay poll and back off quickly.
 var fast = []relay.Option{relay.WithPollInterval(5 * time.Millisecond), relay.WithBackoff(time.Millisecond, 10*time.Millisecond)}
 
-// outboxBackend is an Outbox over the memory backend, for tests until the
-// database outboxes land: the pending list is kept in append order (so in
-// stream order), updated in the same locked step as the append.
-type outboxBackend struct {
-	backend.Backend // not *memory.Backend: its Feed must not show through
-	mu              sync.Mutex
-	pending         []backend.Commit
-	marks           int
-}
-
-func newOutbox() *outboxBackend { return &outboxBackend{Backend: memory.NewBackend()} }
-
-func (o *outboxBackend) Append(ctx context.Context, c backend.Commit) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if err := o.Backend.Append(ctx, c); err != nil {
-		return err
+// newSource returns a memory backend to relay from: its feed for "feed",
+// else an outbox over it, which it also returns.
+func newSource(kind string) (backend.Backend, *outboxtest.Backend) {
+	if kind == "feed" {
+		return memory.NewBackend(), nil
 	}
-	if len(c.Records) > 0 {
-		o.pending = append(o.pending, c)
-	}
-	return nil
-}
-
-func (o *outboxBackend) Pending(ctx context.Context, limit int) iter.Seq2[backend.Commit, error] {
-	return func(yield func(backend.Commit, error) bool) {
-		if err := ctx.Err(); err != nil {
-			yield(backend.Commit{}, err)
-			return
-		}
-		o.mu.Lock()
-		cs := slices.Clone(o.pending)
-		o.mu.Unlock()
-		if limit > 0 && len(cs) > limit {
-			cs = cs[:limit]
-		}
-		for _, c := range cs {
-			if !yield(c, nil) {
-				return
-			}
-		}
-	}
-}
-
-func (o *outboxBackend) MarkPublished(ctx context.Context, refs []backend.CommitRef) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.marks++
-	o.pending = slices.DeleteFunc(o.pending, func(c backend.Commit) bool {
-		return slices.ContainsFunc(refs, func(r backend.CommitRef) bool { return r.ID == c.ID && r.Stream == c.Stream })
-	})
-	return nil
-}
-
-func (o *outboxBackend) left() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.pending)
+	ob := outboxtest.New()
+	return ob, ob
 }
 
 // delivered records what a Bus delivered, per stream.
@@ -251,14 +199,7 @@ func TestFeedToBus(t *testing.T) {
 func TestFailuresAreRetriedInOrder(t *testing.T) {
 	for _, source := range []string{"feed", "outbox"} {
 		t.Run(source, func(t *testing.T) {
-			var b backend.Backend
-			var ob *outboxBackend
-			if source == "feed" {
-				b = memory.NewBackend()
-			} else {
-				ob = newOutbox()
-				b = ob
-			}
+			b, ob := newSource(source)
 			store := es.NewStore(b)
 			bus := publish.NewBus()
 			var got delivered
@@ -306,8 +247,8 @@ func TestFailuresAreRetriedInOrder(t *testing.T) {
 			if st.Failures == 0 || st.LastError == nil || !errors.Is(st.LastError, publish.ErrNotPublished) && st.LastError.Error() == "" {
 				t.Fatalf("stats %+v", st)
 			}
-			if ob != nil && ob.left() != 0 {
-				t.Fatalf("%d commits left pending", ob.left())
+			if ob != nil && ob.Left() != 0 {
+				t.Fatalf("%d commits left pending", ob.Left())
 			}
 		})
 	}
@@ -320,14 +261,7 @@ func TestPartialFailureConfirmsOnlyWhatWasPublished(t *testing.T) {
 	c := es.StreamID{AggregateType: "Probe", Key: "c"}
 	for _, source := range []string{"feed", "outbox"} {
 		t.Run(source, func(t *testing.T) {
-			var b backend.Backend
-			var ob *outboxBackend
-			if source == "feed" {
-				b = memory.NewBackend()
-			} else {
-				ob = newOutbox()
-				b = ob
-			}
+			b, ob := newSource(source)
 			store := es.NewStore(b)
 			commitSome(t, store, []string{"a", "c"}, 3) // a1 c1 a2 c2 a3 c3
 			var published []backend.CommitRef
@@ -411,14 +345,7 @@ func TestUndecodableCommitWaits(t *testing.T) {
 func TestCancelMidBatchThenResume(t *testing.T) {
 	for _, source := range []string{"feed", "outbox"} {
 		t.Run(source, func(t *testing.T) {
-			var b backend.Backend
-			var ob *outboxBackend
-			if source == "feed" {
-				b = memory.NewBackend()
-			} else {
-				ob = newOutbox()
-				b = ob
-			}
+			b, ob := newSource(source)
 			store := es.NewStore(b)
 			heads := commitSome(t, store, []string{"a", "b", "c"}, 8)
 			bus := publish.NewBus()
@@ -456,8 +383,8 @@ func TestCancelMidBatchThenResume(t *testing.T) {
 				// at least once, never lost.
 				t.Fatalf("delivered %d events for %d stored, want the dying call's again", got.count(), events(heads))
 			}
-			if ob != nil && ob.left() != 0 {
-				t.Fatalf("%d commits left pending", ob.left())
+			if ob != nil && ob.Left() != 0 {
+				t.Fatalf("%d commits left pending", ob.Left())
 			}
 		})
 	}

@@ -22,8 +22,6 @@ func registry(b *testing.B, c es.Codec) *es.StandardEventRegistry {
 	return r
 }
 
-func cpuNow() time.Duration { return cputime.Process() }
-
 // paired runs each codec's op in turn in every iteration and reports the
 // median of gojson's time over encoding/json's, and each one's CPU time.
 func paired(b *testing.B, op func(b *testing.B, c es.Codec)) {
@@ -33,9 +31,9 @@ func paired(b *testing.B, op func(b *testing.B, c es.Codec)) {
 	for b.Loop() {
 		var wall [2]time.Duration
 		for i, c := range codecs {
-			c0, t0 := cpuNow(), time.Now()
+			c0, t0 := cputime.Process(), time.Now()
 			op(b, c)
-			wall[i], cpu[i] = time.Since(t0), cpu[i]+cpuNow()-c0
+			wall[i], cpu[i] = time.Since(t0), cpu[i]+cputime.Process()-c0
 		}
 		ratios = append(ratios, float64(wall[1])/float64(wall[0]))
 	}

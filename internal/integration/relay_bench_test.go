@@ -17,8 +17,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/relay"
 )
 
-func cpuNow() time.Duration { return cputime.Process() }
-
 // appendOne appends a one-event commit to stream after head.
 func appendOne(ctx context.Context, b es.Backend, stream es.StreamID, head int64) error {
 	id := es.NewCommitID()
@@ -81,14 +79,14 @@ func relayRound(b *testing.B, store es.EventStore, commits int) (perSec, cpuPerC
 	if err != nil {
 		b.Fatal(err)
 	}
-	c0, t0 := cpuNow(), time.Now()
+	c0, t0 := cputime.Process(), time.Now()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = r.Run(ctx) }()
 	for r.Stats().Commits < int64(commits) {
 		time.Sleep(time.Millisecond)
 	}
-	elapsed, cpu := time.Since(t0), cpuNow()-c0
+	elapsed, cpu := time.Since(t0), cputime.Process()-c0
 	perSec, cpuPerCommit = float64(commits)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(commits)
 
 	// Latency: a consumer notes when each commit arrives.

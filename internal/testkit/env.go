@@ -74,14 +74,24 @@ func (s Server) upper() string { return strings.ToUpper(string(s)) }
 // pid returns the server's current process ID.
 func (s Server) pid(tb testing.TB) int {
 	tb.Helper()
-	if p, ok := restarted.Load(s); ok {
-		return p.(int)
+	if p, ok := s.currentPID(); ok {
+		return p
 	}
 	pid, err := strconv.Atoi(Get(tb, "EVENTSOURCING_"+s.upper()+"_PID"))
 	if err != nil {
 		tb.Fatalf("%s pid: %v", s, err)
 	}
 	return pid
+}
+
+// currentPID returns the PID of the server's latest restart in this
+// process, or else the one its variable names, if any.
+func (s Server) currentPID() (int, bool) {
+	if p, ok := restarted.Load(s); ok {
+		return p.(int), true
+	}
+	pid, err := strconv.Atoi(os.Getenv("EVENTSOURCING_" + s.upper() + "_PID"))
+	return pid, err == nil
 }
 
 // Kill kills the server with SIGKILL and waits for the process to go.

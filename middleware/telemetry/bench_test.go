@@ -8,18 +8,17 @@ import (
 	"testing"
 	"time"
 
-	es "github.com/aggregatekit/eventsourcing"
-	"github.com/aggregatekit/eventsourcing/internal/cputime"
-	"github.com/aggregatekit/eventsourcing/middleware/telemetry"
-	"github.com/aggregatekit/eventsourcing/stores/memory"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
-)
 
-func processCPU(tb testing.TB) time.Duration { return cputime.Process() }
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/middleware/telemetry"
+	"github.com/aggregatekit/eventsourcing/stores/memory"
+)
 
 // BenchmarkOverhead runs one command per op (a load that finds nothing new,
 // a decision, a commit of one event) on the memory store: bare, under the
@@ -62,11 +61,11 @@ func BenchmarkOverhead(b *testing.B) {
 		return func(b *testing.B) {
 			run := command(mw)
 			b.ReportAllocs()
-			t0 := processCPU(b)
+			t0 := cputime.Process()
 			for b.Loop() {
 				run()
 			}
-			b.ReportMetric(float64((processCPU(b)-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cputime.Process()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	}
 	paired := func(mw es.Middleware, unit string) func(*testing.B) {

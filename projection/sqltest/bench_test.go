@@ -20,10 +20,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/stores/sqlitestore"
 )
 
-// cpuTime returns the process's user plus system CPU time (the database
-// server's, for PostgreSQL, is not included).
-func cpuTime() time.Duration { return cputime.Process() }
-
 // fill appends commits of 2 Added events over 16 streams until n events
 // are stored.
 func fill(b testing.TB, bk backend.Backend, n int) {
@@ -69,7 +65,7 @@ type feedBackend interface {
 // benchFeed projects what m's feed holds into an SQL read model in d.
 func benchFeed(b *testing.B, d database, m feedBackend, mode string) {
 	model := newSQLModel(b, d, "bench")
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	start := time.Now()
 	switch mode {
@@ -102,7 +98,7 @@ func benchFeed(b *testing.B, d database, m feedBackend, mode string) {
 		b.Fatalf("applied %d of %d", n, b.N)
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/event")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(n), "cpu-ns/event")
 }
 
 // baselineSQL is what a hand-written projector does: read the feed in
@@ -221,7 +217,7 @@ func latencyBench(b *testing.B, d database, store es.EventStore, src projection.
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -263,7 +259,7 @@ func latencyBench(b *testing.B, d database, store es.EventStore, src projection.
 	slices.Sort(got)
 	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // timedModel notes the commit time of each event it applies.

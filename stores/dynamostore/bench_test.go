@@ -2,10 +2,8 @@ package dynamostore
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
 )
 
 // benchSeq makes stream keys unique across repeated benchmark runs.
@@ -25,35 +24,6 @@ var benchSeq atomic.Int64
 var benchEvent = []byte(`{"order":"ord-2026-000123","sku":"SKU-98765","quantity":3,"price":1999,"at":"2026-03-04T05:06:07.890123456Z"}`)
 
 var benchMeta = backend.Metadata{"correlation_id": "0f8fad5b-d9cb-469f-a165-70867728950e"}
-
-// cpuNow returns the CPU time (user + system) this process has used.
-func cpuNow() time.Duration { return cputime.Process() }
-
-// serverCPU returns a function reading the CPU time the test server
-// (dynalite) has used, from /proc, or nil when its PID is unknown. The
-// kernel counts it in clock ticks (10 ms), so only sums over many calls
-// mean anything.
-func serverCPU() func() time.Duration {
-	pid := os.Getenv("EVENTSOURCING_DYNAMODB_PID")
-	if pid == "" {
-		return nil
-	}
-	path := "/proc/" + pid + "/stat"
-	return func() time.Duration {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return 0
-		}
-		s := string(raw)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(fields) < 13 {
-			return 0
-		}
-		ut, _ := strconv.ParseInt(fields[11], 10, 64)
-		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
-	}
-}
 
 // side accumulates the cost of one side of a paired benchmark.
 type side struct {
@@ -69,7 +39,7 @@ type side struct {
 // outliers on a busy machine do not move, "ours/raw-total" the ratio of the
 // total wall times and "ours/raw-cpu" that of this process's CPU times.
 func paired(bm *testing.B, aName, bName, unit string, a, b func() error) {
-	srv := serverCPU()
+	srv := testkit.Server("dynamodb").CPU()
 	var sa, sb side
 	var ratios []float64
 	run := func(s *side, f func() error) time.Duration {
@@ -77,13 +47,13 @@ func paired(bm *testing.B, aName, bName, unit string, a, b func() error) {
 		if srv != nil {
 			s0 = srv()
 		}
-		c0, t0 := cpuNow(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		if err := f(); err != nil {
 			bm.Fatal(err)
 		}
 		d := time.Since(t0)
 		s.wall += d
-		s.cpu += cpuNow() - c0
+		s.cpu += cputime.Process() - c0
 		if srv != nil {
 			s.server += srv() - s0
 		}

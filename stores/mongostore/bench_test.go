@@ -3,18 +3,17 @@ package mongostore_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aggregatekit/eventsourcing/backend"
-	"github.com/aggregatekit/eventsourcing/internal/cputime"
-	"github.com/aggregatekit/eventsourcing/stores/mongostore"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
+	"github.com/aggregatekit/eventsourcing/stores/mongostore"
 )
 
 // Benchmarks compare two ways of doing the same work on the same server in
@@ -27,39 +26,6 @@ import (
 // server's PID is known (tools/testservers.sh exports it), the server's CPU
 // time per operation, and their ratios.
 
-// processCPU returns the CPU time (user and system) this process has used.
-func processCPU() time.Duration { return cputime.Process() }
-
-// serverCPUReader returns a function reading the CPU time the MongoDB test
-// server (FerretDB) has used, from /proc, or nil if its PID is unknown. The
-// kernel counts it in clock ticks of 10 ms, so only sums over many
-// operations mean anything.
-func serverCPUReader() func() time.Duration {
-	pid := os.Getenv("EVENTSOURCING_MONGO_PID")
-	if pid == "" {
-		return nil
-	}
-	path := "/proc/" + pid + "/stat"
-	return func() time.Duration {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return 0
-		}
-		s := string(raw)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || i+2 > len(s) {
-			return 0
-		}
-		f := strings.Fields(s[i+2:]) // from field 3, state
-		if len(f) < 13 {
-			return 0
-		}
-		user, _ := strconv.ParseInt(f[11], 10, 64) // field 14, utime
-		sys, _ := strconv.ParseInt(f[12], 10, 64)  // field 15, stime
-		return time.Duration(user+sys) * 10 * time.Millisecond
-	}
-}
-
 // cost is what one side of a paired benchmark spent.
 type cost struct{ wall, cpu, server time.Duration }
 
@@ -68,19 +34,19 @@ type cost struct{ wall, cpu, server time.Duration }
 // and the ratios other/base, named after them.
 func paired(b *testing.B, baseName string, base func() error, otherName string, other func() error) {
 	b.Helper()
-	server := serverCPUReader()
+	server := testkit.Server("mongo").CPU()
 	var cb, co cost
 	run := func(c *cost, fn func() error) {
 		var s0 time.Duration
 		if server != nil {
 			s0 = server()
 		}
-		p0, t0 := processCPU(), time.Now()
+		p0, t0 := cputime.Process(), time.Now()
 		if err := fn(); err != nil {
 			b.Fatal(err)
 		}
 		c.wall += time.Since(t0)
-		c.cpu += processCPU() - p0
+		c.cpu += cputime.Process() - p0
 		if server != nil {
 			c.server += server() - s0
 		}
@@ -117,7 +83,7 @@ func paired(b *testing.B, baseName string, base func() error, otherName string, 
 
 // reportCPU reports the process CPU time per operation since start.
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cputime.Process()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // benchBackend returns a Backend on a fresh collection (with the store's
@@ -175,7 +141,7 @@ func BenchmarkAppend(b *testing.B) {
 	b.Run("new-stream", func(b *testing.B) {
 		be, _ := benchBackend(b, client, db)
 		b.ReportAllocs()
-		i, cpu := 0, processCPU()
+		i, cpu := 0, cputime.Process()
 		for b.Loop() {
 			i++
 			s := backend.StreamID{AggregateType: "Counter", Key: fmt.Sprintf("k%d", i)}
@@ -188,7 +154,7 @@ func BenchmarkAppend(b *testing.B) {
 	b.Run("raw-insert", func(b *testing.B) {
 		_, coll := benchBackend(b, client, db)
 		b.ReportAllocs()
-		i, cpu := 0, processCPU()
+		i, cpu := 0, cputime.Process()
 		for b.Loop() {
 			i++
 			s := backend.StreamID{AggregateType: "Counter", Key: fmt.Sprintf("k%d", i)}
@@ -220,7 +186,7 @@ func BenchmarkAppend(b *testing.B) {
 			be, _ := benchBackend(b, client, db, c.opts...)
 			s := backend.StreamID{AggregateType: "Counter", Key: "one"}
 			b.ReportAllocs()
-			seq, cpu := int64(0), processCPU()
+			seq, cpu := int64(0), cputime.Process()
 			for b.Loop() {
 				if err := be.Append(ctx, benchCommit(s, seq)); err != nil {
 					b.Fatal(err)
@@ -285,7 +251,7 @@ func BenchmarkOutboxMarker(b *testing.B) {
 	b.Run("relay-100", func(b *testing.B) {
 		be, coll := benchBackend(b, client, db)
 		var cpu, srv time.Duration
-		server := serverCPUReader()
+		server := testkit.Server("mongo").CPU()
 		round := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -304,7 +270,7 @@ func BenchmarkOutboxMarker(b *testing.B) {
 			if server != nil {
 				s0 = server()
 			}
-			c0 := processCPU()
+			c0 := cputime.Process()
 			var refs []backend.CommitRef
 			for c, err := range be.Pending(ctx, 100) {
 				if err != nil {
@@ -318,7 +284,7 @@ func BenchmarkOutboxMarker(b *testing.B) {
 			if err := be.MarkPublished(ctx, refs); err != nil {
 				b.Fatal(err)
 			}
-			cpu += processCPU() - c0
+			cpu += cputime.Process() - c0
 			if server != nil {
 				srv += server() - s0
 			}
@@ -422,7 +388,7 @@ func BenchmarkLoad1000(b *testing.B) {
 		}{{"store", loadStore}, {"raw-find", loadRaw}} {
 			b.Run(name+"/"+side.name, func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := processCPU()
+				cpu := cputime.Process()
 				for b.Loop() {
 					if err := side.fn(); err != nil {
 						b.Fatal(err)

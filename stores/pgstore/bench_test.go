@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,11 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aggregatekit/eventsourcing/backend"
-	"github.com/aggregatekit/eventsourcing/internal/cputime"
-	"github.com/aggregatekit/eventsourcing/stores/pgstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aggregatekit/eventsourcing/backend"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/testkit"
+	"github.com/aggregatekit/eventsourcing/stores/pgstore"
 )
 
 // Benchmarks compare the store with raw pgx doing the same work on the same
@@ -30,51 +31,6 @@ import (
 // process's CPU time and, when the server's PID is known (testservers.sh
 // exports it), the PostgreSQL server's CPU time (all its processes), and
 // the ratios store/raw.
-
-// processCPU returns the CPU time (user and system) this process has used.
-func processCPU() time.Duration { return cputime.Process() }
-
-// serverCPUReader returns a function reading the CPU time used by the
-// PostgreSQL test server's postmaster and its children (the backends, the
-// WAL writer...), from /proc, or nil if the PID is unknown. The kernel counts
-// in ticks of 10ms, so only sums over many operations mean anything.
-func serverCPUReader() func() time.Duration {
-	pid := os.Getenv("EVENTSOURCING_POSTGRES_PID")
-	if pid == "" {
-		return nil
-	}
-	if _, err := os.Stat("/proc/" + pid); err != nil {
-		return nil
-	}
-	return func() time.Duration {
-		total := procTicks(pid)
-		kids, _ := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
-		for _, k := range strings.Fields(string(kids)) {
-			total += procTicks(k)
-		}
-		return time.Duration(total) * 10 * time.Millisecond
-	}
-}
-
-// procTicks returns utime+stime of a process, in clock ticks.
-func procTicks(pid string) int64 {
-	raw, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 > len(s) {
-		return 0
-	}
-	f := strings.Fields(s[i+2:]) // from field 3
-	if len(f) < 13 {
-		return 0
-	}
-	user, _ := strconv.ParseInt(f[11], 10, 64)
-	sys, _ := strconv.ParseInt(f[12], 10, 64)
-	return user + sys
-}
 
 // side is one way of doing the work in a paired benchmark.
 type side struct {
@@ -89,7 +45,7 @@ type side struct {
 // wall, process CPU and server CPU time of each side and their ratios.
 func alternate(b *testing.B, block int, store, raw *side) {
 	b.Helper()
-	server := serverCPUReader()
+	server := testkit.Server("postgres").CPU()
 	sides := []*side{store, raw}
 	var (
 		cur *side
@@ -109,12 +65,12 @@ func alternate(b *testing.B, block int, store, raw *side) {
 				s0 = server()
 			}
 		}
-		c0, t0 := processCPU(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		if err := cur.run(cur.n); err != nil {
 			b.Fatalf("%s: %v", cur.name, err)
 		}
 		cur.wall += time.Since(t0)
-		cur.cpu += processCPU() - c0
+		cur.cpu += cputime.Process() - c0
 		cur.n++
 		i++
 	}
@@ -305,7 +261,7 @@ func BenchmarkWriters16(b *testing.B) {
 			env := newBenchEnv(b, 16, c.opts...)
 			const writers, perRound = 16, 8
 			heads := [2][writers]int64{}
-			server := serverCPUReader()
+			server := testkit.Server("postgres").CPU()
 			var wall, cpu, srv [2]time.Duration
 			round := func(kind int) error {
 				var wg sync.WaitGroup
@@ -314,7 +270,7 @@ func BenchmarkWriters16(b *testing.B) {
 				if server != nil {
 					s0 = server()
 				}
-				c0, t0 := processCPU(), time.Now()
+				c0, t0 := cputime.Process(), time.Now()
 				for w := 0; w < writers; w++ {
 					wg.Add(1)
 					go func() {
@@ -339,7 +295,7 @@ func BenchmarkWriters16(b *testing.B) {
 				}
 				wg.Wait()
 				wall[kind] += time.Since(t0)
-				cpu[kind] += processCPU() - c0
+				cpu[kind] += cputime.Process() - c0
 				if server != nil {
 					srv[kind] += server() - s0
 				}
@@ -503,7 +459,7 @@ func BenchmarkFeedLag(b *testing.B) {
 			}()
 			var next atomic.Int64
 			var wg sync.WaitGroup
-			c0, t0 := processCPU(), time.Now()
+			c0, t0 := cputime.Process(), time.Now()
 			b.ResetTimer()
 			for w := 0; w < writers; w++ {
 				wg.Add(1)
@@ -529,7 +485,7 @@ func BenchmarkFeedLag(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu := processCPU() - c0
+			cpu := cputime.Process() - c0
 			slices.Sort(lags)
 			pct := func(p float64) float64 {
 				return float64(lags[min(len(lags)-1, int(p*float64(len(lags))))].Microseconds()) / 1000

@@ -25,9 +25,6 @@ import (
 //
 //	go test -run '^$' -bench . ./stores/sqlitestore/
 
-// cpuTime returns the CPU time (user and system) the process has used.
-func cpuTime() time.Duration { return cputime.Process() }
-
 // pair runs ours and raw alternately, b.N times each, and reports each
 // side's wall and CPU time per operation and the ratios ours/raw (the
 // medians of the per-iteration ratios, so that a burst of load elsewhere
@@ -38,11 +35,11 @@ func pair(b *testing.B, unit string, ours, raw func(i int)) {
 	var ratios []float64
 	i := 0
 	for b.Loop() {
-		c0, t0 := cpuTime(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		raw(i)
-		c1, t1 := cpuTime(), time.Now()
+		c1, t1 := cputime.Process(), time.Now()
 		ours(i)
-		c2, t2 := cpuTime(), time.Now()
+		c2, t2 := cputime.Process(), time.Now()
 		wallR, wallO = wallR+t1.Sub(t0), wallO+t2.Sub(t1)
 		cpuR, cpuO = cpuR+c1-c0, cpuO+c2-c1
 		ratios = append(ratios, float64(t2.Sub(t1))/float64(t1.Sub(t0)))
@@ -234,7 +231,7 @@ func BenchmarkCommands(b *testing.B) {
 					counters[i] = newCounter("c"+strconv.Itoa(i)+"-"+strconv.FormatInt(benchSeq.Add(1), 10), reg, store)
 				}
 				var next atomic.Int64
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				b.ResetTimer()
 				var wg sync.WaitGroup
 				for _, c := range counters {
@@ -252,7 +249,7 @@ func BenchmarkCommands(b *testing.B) {
 				wg.Wait()
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
-				b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/command")
+				b.ReportMetric(float64((cputime.Process()-c0).Nanoseconds())/float64(b.N), "cpu-ns/command")
 			})
 		}
 	}

@@ -18,10 +18,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
-// cpuTime returns the process's user plus system CPU time. The NATS server
-// runs in another process: its CPU time is not included.
-func cpuTime() time.Duration { return cputime.Process() }
-
 // fill appends n commits of 2 events each, round robin over streams, to b.
 func fill(b testing.TB, m *memory.Backend, n, streams int) {
 	b.Helper()
@@ -56,7 +52,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			m := memory.NewBackend()
 			fill(b, m, b.N, 16)
 			p := publisher(b, js, st, root)
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			start := time.Now()
 			switch mode {
@@ -77,7 +73,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "commits/s")
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -169,7 +165,7 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	stop := run(b, r)
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	heads := map[int]int64{}
@@ -201,5 +197,5 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 	b.ReportMetric(q(0.50), "p50-µs")
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }

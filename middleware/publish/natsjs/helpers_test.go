@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +21,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/internal/testkit"
 	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
 	"github.com/aggregatekit/eventsourcing/relay"
-	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
 
 var ctx = context.Background()
@@ -178,71 +175,6 @@ func sameCommit(t testing.TB, got, want backend.Commit) {
 			t.Fatalf("%s sequence %d: JetStream holds %+v, the store %+v", r.Stream.String(), r.Sequence, g, r)
 		}
 	}
-}
-
-// outboxBackend is an Outbox over the memory backend, for tests until the
-// database outboxes land: the pending list is kept in append order (so in
-// stream order), updated in the same locked step as the append.
-type outboxBackend struct {
-	backend.Backend // not *memory.Backend: its Feed must not show through
-	mem             *memory.Backend
-	mu              sync.Mutex
-	pending         []backend.Commit
-}
-
-func newOutbox() *outboxBackend {
-	m := memory.NewBackend()
-	return &outboxBackend{Backend: m, mem: m}
-}
-
-func (o *outboxBackend) Append(ctx context.Context, c backend.Commit) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if err := o.Backend.Append(ctx, c); err != nil {
-		return err
-	}
-	if len(c.Records) > 0 {
-		o.pending = append(o.pending, c)
-	}
-	return nil
-}
-
-func (o *outboxBackend) Pending(ctx context.Context, limit int) iter.Seq2[backend.Commit, error] {
-	return func(yield func(backend.Commit, error) bool) {
-		if err := ctx.Err(); err != nil {
-			yield(backend.Commit{}, err)
-			return
-		}
-		o.mu.Lock()
-		cs := slices.Clone(o.pending)
-		o.mu.Unlock()
-		if limit > 0 && len(cs) > limit {
-			cs = cs[:limit]
-		}
-		for _, c := range cs {
-			if !yield(c, nil) {
-				return
-			}
-		}
-	}
-}
-
-func (o *outboxBackend) MarkPublished(ctx context.Context, refs []backend.CommitRef) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.pending = slices.DeleteFunc(o.pending, func(c backend.Commit) bool {
-		return slices.ContainsFunc(refs, func(r backend.CommitRef) bool { return r.ID == c.ID && r.Stream == c.Stream })
-	})
-	return nil
-}
-
-func (o *outboxBackend) left() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.pending)
 }
 
 // writers commits from goroutines racing on a few streams until stop is

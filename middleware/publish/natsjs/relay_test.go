@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aggregatekit/eventsourcing/internal/outboxtest"
+
 	natsgo "github.com/nats-io/nats.go"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -24,13 +26,13 @@ type source struct {
 	name    string
 	backend backend.Backend
 	feed    backend.Feed // every commit, for the final check
-	outbox  *outboxBackend
+	outbox  *outboxtest.Backend
 }
 
 func sources() []func() source {
 	return []func() source{
 		func() source { b := memory.NewBackend(); return source{"feed", b, b, nil} },
-		func() source { o := newOutbox(); return source{"outbox", o, o.mem, o} },
+		func() source { o := outboxtest.New(); return source{"outbox", o, o.Memory, o} },
 	}
 }
 
@@ -39,7 +41,7 @@ func sources() []func() source {
 func (s source) checkNothingPending(t *testing.T, checkpoint string) {
 	t.Helper()
 	if s.outbox != nil {
-		if n := s.outbox.left(); n != 0 {
+		if n := s.outbox.Left(); n != 0 {
 			t.Fatalf("%d commits left pending in the outbox", n)
 		}
 		return
@@ -98,7 +100,7 @@ func TestRelayWithMiddleware(t *testing.T) {
 // may be stale: it tells what the relay's latest read found.)
 func (s source) drained(names ...string) bool {
 	if s.outbox != nil {
-		return s.outbox.left() == 0
+		return s.outbox.Left() == 0
 	}
 	b := s.backend.(*memory.Backend)
 	var end backend.Position

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/internal/cputime"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
 	"github.com/aggregatekit/eventsourcing/projection"
@@ -42,7 +43,7 @@ func BenchmarkSourceThroughput(b *testing.B) {
 				}
 			}
 			model := projectiontest.NewMemoryModel()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			start := time.Now()
 			switch mode {
@@ -76,7 +77,7 @@ func BenchmarkSourceThroughput(b *testing.B) {
 				b.Fatalf("applied %d of %d events", n, 2*len(commits))
 			}
 			b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/event")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(n), "cpu-ns/event")
 		})
 	}
 }
@@ -164,7 +165,7 @@ func BenchmarkSourceLatency(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
 	store := es.NewStore(m)
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -205,7 +206,7 @@ func BenchmarkSourceLatency(b *testing.B) {
 	slices.Sort(got)
 	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // noting is a read model that notes each event's commit time.
