@@ -9,8 +9,9 @@ import (
 
 // Codec turns events and aggregate state into bytes and back. Unmarshal is
 // always given a pointer to a value of the registered Go type, so a codec
-// decodes straight into typed fields. Implementations must be safe for
-// concurrent use.
+// decodes straight into typed fields. The slice Marshal returns belongs to
+// the caller, which stores it as it is (a backend may keep it), so a codec
+// must not reuse it. Implementations must be safe for concurrent use.
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error

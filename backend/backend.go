@@ -17,14 +17,18 @@ import (
 // (normally a *ConflictError); this must hold between any number of writers
 // racing in any number of processes. When the write was sent but its answer
 // was lost, it returns an error matching ErrUnknownOutcome. A commit of no
-// records is a no-op.
+// records is a no-op. Append may keep c.Records (their Data and Metadata
+// included) rather than copy them, so the caller must not modify them after
+// the call; aggregates never do.
 //
 // Load yields the records of stream with a sequence greater than after, in
 // ascending order, each with its commit ID, stopping at the first error
 // (which it yields). It streams long histories rather than holding them in
 // memory at once, honours ctx, and yields data it cannot read as an error
 // matching ErrCorruptStream (normally a *CorruptError) naming the stream.
-// Callers validate contiguity, so a backend does not need to.
+// Callers validate contiguity, so a backend does not need to. The records
+// yielded may share memory with what the backend keeps: callers must not
+// modify their Data or Metadata.
 //
 // Close releases what the backend owns; afterwards every call returns an
 // error matching ErrClosed.

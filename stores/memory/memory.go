@@ -12,7 +12,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"maps"
+	"sort"
 	"strconv"
 	"sync"
 
@@ -22,9 +22,11 @@ import (
 // Backend is a backend.Backend kept in memory, with a backend.Feed and
 // backend.Checkpoints. It is safe for concurrent use: each stream has its
 // own lock, so writers to different streams wait for each other only to take
-// their place in the feed, and loads never block appends. Records are kept
-// in fixed-size chunks, so a long stream never moves in memory as it grows.
-// The zero value is not usable; call NewBackend.
+// their place in the feed, and loads never block appends. Each stream keeps
+// the record slices its appends were given (see Append), one per commit,
+// and the feed keeps the commits in fixed-size chunks, so a long feed never
+// moves in memory as it grows. The zero value is not usable; call
+// NewBackend.
 type Backend struct {
 	mu      sync.RWMutex // guards streams and closed
 	streams map[backend.StreamID]*stream
@@ -36,9 +38,14 @@ type Backend struct {
 	points  map[string]backend.Position
 }
 
+// stream is one stream's commits, each the records its Append was given.
+// The slice only grows: an element, once stored, is never written again, so
+// a view taken with the lock held stays valid without it while later
+// commits are appended.
 type stream struct {
 	mu      sync.Mutex
-	records chunks[backend.Record] // append-only; elements are never modified
+	head    int64              // the last sequence stored
+	commits [][]backend.Record // in order; commits[i][0].Sequence = 1 + records before it
 }
 
 // maxChunk is the size of the largest chunks; the first ones are smaller, so
@@ -114,8 +121,10 @@ func NewBackend() *Backend {
 }
 
 // Append stores the commit atomically if the stream's last sequence is
-// c.Expected, and otherwise returns a *backend.ConflictError. It copies the
-// records' bytes and metadata.
+// c.Expected, and otherwise returns a *backend.ConflictError. As the
+// backend.Backend contract allows, it keeps c.Records, their data and
+// metadata, without copying them: the caller must not modify them after
+// the call (an aggregate never does).
 func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: append to %s: %w", c.Stream, err)
@@ -130,53 +139,22 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if err != nil {
 		return err
 	}
-	copies := copyRecords(c.Records)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if head := int64(s.records.n); head != c.Expected {
-		return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: head}
+	if s.head != c.Expected {
+		return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: s.head}
 	}
-	for _, r := range copies {
-		s.records.push(r)
-	}
+	recs := c.Records[:len(c.Records):len(c.Records)]
+	s.commits = append(s.commits, recs)
+	s.head += int64(len(recs))
 	b.feedMu.Lock()
-	b.feed.push(backend.Commit{Stream: c.Stream, Expected: c.Expected, ID: c.ID, Records: copies})
+	b.feed.push(backend.Commit{Stream: c.Stream, Expected: c.Expected, ID: c.ID, Records: recs})
 	if b.changed != nil {
 		close(b.changed)
 		b.changed = nil
 	}
 	b.feedMu.Unlock()
 	return nil
-}
-
-// copyRecords returns a copy of recs whose data share one new buffer and
-// whose metadata maps are copied once per distinct map.
-func copyRecords(recs []backend.Record) []backend.Record {
-	size := 0
-	for _, r := range recs {
-		size += len(r.Data)
-	}
-	buf := make([]byte, 0, size)
-	out := make([]backend.Record, len(recs))
-	var lastIn, lastOut backend.Metadata
-	for i, r := range recs {
-		start := len(buf)
-		buf = append(buf, r.Data...)
-		r.Data = buf[start:len(buf):len(buf)]
-		if r.Metadata != nil {
-			if len(r.Metadata) != len(lastIn) || !sameMap(r.Metadata, lastIn) {
-				lastIn, lastOut = r.Metadata, maps.Clone(r.Metadata)
-			}
-			r.Metadata = lastOut
-		}
-		out[i] = r
-	}
-	return out
-}
-
-// sameMap reports whether a and b hold the same entries.
-func sameMap(a, b backend.Metadata) bool {
-	return maps.Equal(a, b)
 }
 
 // Load yields the stream's records after the given sequence, in order. It
@@ -200,21 +178,31 @@ func (b *Backend) Load(ctx context.Context, id backend.StreamID, after int64) it
 			return
 		}
 		s.mu.Lock()
-		recs := s.records.view()
+		commits, head := s.commits, s.head
 		s.mu.Unlock()
-		if after >= int64(recs.n) {
+		if after >= head {
 			return
 		}
+		// The first commit holding a record after the given sequence.
+		from := sort.Search(len(commits), func(i int) bool {
+			c := commits[i]
+			return c[len(c)-1].Sequence > after
+		})
 		done := ctx.Done()
-		for r := range recs.from(int(max(after, 0))) {
-			select {
-			case <-done:
-				yield(backend.Record{}, fmt.Errorf("memory: load %s: %w", id, ctx.Err()))
-				return
-			default:
-			}
-			if !yield(*r, nil) {
-				return
+		for _, c := range commits[from:] {
+			for i := range c {
+				if c[i].Sequence <= after {
+					continue
+				}
+				select {
+				case <-done:
+					yield(backend.Record{}, fmt.Errorf("memory: load %s: %w", id, ctx.Err()))
+					return
+				default:
+				}
+				if !yield(c[i], nil) {
+					return
+				}
 			}
 		}
 	}
@@ -235,7 +223,7 @@ func (b *Backend) hasAfter(id backend.StreamID, after int64) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int64(s.records.n) > after
+	return s.head > after
 }
 
 // Close discards every stream. Later calls return backend.ErrClosed.
