@@ -45,17 +45,17 @@ const DefaultIdempotencyWindow = 100
 // between them. A call made while another call on the same instance is
 // running fails with ErrConcurrentUse and changes nothing.
 type AggregateBase struct {
-	key      string
-	stream   StreamID // valid when flags&streamOK
+	// stream.Key is the key given to Initialize; stream.AggregateType is
+	// the name given to SetAggregateType (flag typeSet), or else computed
+	// and checked by ready (flag streamOK).
+	stream   StreamID
 	registry EventRegistry
 	store    EventStore
 	state    StateFetchFunc
 
-	wiring   *wiring       // from AutomaticWireup; shared, read-only
-	subject  reflect.Value // the wired aggregate
-	events   EventDispatcher
-	commands CommandDispatcher
-	ext      *baseOptions // rarely set options and definitions; nil until needed
+	wiring  *wiring      // from AutomaticWireup; shared, read-only
+	subject any          // the wired aggregate
+	ext     *baseOptions // rarely set options and definitions; nil until needed
 
 	seq   int64  // last sequence applied to the state
 	busy  int32  // a call is running (atomic)
@@ -65,7 +65,10 @@ type AggregateBase struct {
 	recent []string // ring of the latest commit IDs, oldest at at once full
 	at     int      // next slot to overwrite once recent is full
 
-	loading *loading // reused by every load through NewStore's adapter
+	// yield applies one loaded record, keeping the first error in loadErr:
+	// made once per instance, used by every load through NewStore's adapter.
+	yield   func(Record, error) bool
+	loadErr error
 }
 
 // Flags of an AggregateBase.
@@ -75,12 +78,12 @@ const (
 	applied                        // the pending commit's events were applied (Commit.State)
 	found                          // a loaded commit carried want
 	primed                         // refreshed by Repository.Do for the command ID ext.primedFor
+	typeSet                        // stream.AggregateType was set by SetAggregateType
 )
 
 // baseOptions holds what most aggregates never set, so that a new instance
 // stays small.
 type baseOptions struct {
-	aggType  string // set by SetAggregateType
 	retry    RetryPolicy
 	window   int // idempotency window: 0 default, < 0 none
 	replays  map[reflect.Type]func(Event)
@@ -117,23 +120,23 @@ func (b *AggregateBase) Initialize(key string, registry EventRegistry, store Eve
 	if !b.fresh() {
 		*b = AggregateBase{}
 	}
-	b.key, b.registry, b.store, b.state = key, registry, store, state
+	b.stream.Key, b.registry, b.store, b.state = key, registry, store, state
 }
 
 // fresh reports whether b is still the zero value, as it is in a newly
 // allocated aggregate, so that Initialize need not clear it.
 func (b *AggregateBase) fresh() bool {
-	return b.key == "" && b.registry == nil && b.store == nil && b.state == nil && b.wiring == nil &&
-		b.ext == nil && b.seq == 0 && b.flags == 0 && b.recent == nil && b.events == nil && b.commands == nil &&
-		!b.subject.IsValid() && b.want == "" && b.stream == (StreamID{}) && b.at == 0 && b.loading == nil &&
-		atomic.LoadInt32(&b.busy) == 0
+	return b.stream == (StreamID{}) && b.registry == nil && b.store == nil && b.state == nil && b.wiring == nil &&
+		b.subject == nil && b.ext == nil && b.seq == 0 && b.flags == 0 && b.want == "" && b.recent == nil &&
+		b.at == 0 && b.yield == nil && b.loadErr == nil && atomic.LoadInt32(&b.busy) == 0
 }
 
 // SetAggregateType sets the aggregate type of the stream, which defaults to
 // the Go type name of the state. Set it to keep stored streams stable when the
 // Go type is renamed. Call it after Initialize.
 func (b *AggregateBase) SetAggregateType(name string) {
-	b.options().aggType = name
+	b.stream.AggregateType = name
+	b.set(typeSet, name != "")
 	b.set(streamOK, false)
 }
 
@@ -186,13 +189,13 @@ func (b *AggregateBase) IgnoreEvents(events ...Event) {
 }
 
 // Key returns the aggregate's key.
-func (b *AggregateBase) Key() string { return b.key }
+func (b *AggregateBase) Key() string { return b.stream.Key }
 
 // AggregateType returns the stream's aggregate type: the name given to
 // SetAggregateType, or else the Go type name of the state.
 func (b *AggregateBase) AggregateType() string {
-	if b.ext != nil && b.ext.aggType != "" {
-		return b.ext.aggType
+	if b.has(typeSet) {
+		return b.stream.AggregateType
 	}
 	if b.wiring != nil {
 		return b.wiring.typeName
@@ -227,7 +230,7 @@ func (b *AggregateBase) StreamID() StreamID {
 	if b.has(streamOK) {
 		return b.stream
 	}
-	return StreamID{AggregateType: b.AggregateType(), Key: b.key}
+	return StreamID{AggregateType: b.AggregateType(), Key: b.stream.Key}
 }
 
 // SequenceNumber returns the sequence of the last event applied to the state:
@@ -243,11 +246,11 @@ func (b *AggregateBase) ready() error {
 	if b.has(streamOK) {
 		return nil
 	}
-	s := StreamID{AggregateType: b.AggregateType(), Key: b.key}
+	s := StreamID{AggregateType: b.AggregateType(), Key: b.stream.Key}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	b.stream = s
+	b.stream.AggregateType = s.AggregateType // Key is read by enter, unguarded: it is never written here
 	b.set(streamOK, true)
 	return nil
 }
@@ -255,7 +258,7 @@ func (b *AggregateBase) ready() error {
 // enter marks the instance busy, failing if another call holds it.
 func (b *AggregateBase) enter() error {
 	if !atomic.CompareAndSwapInt32(&b.busy, 0, 1) {
-		return fmt.Errorf("%w (key %q)", ErrConcurrentUse, b.key) // nothing else of b may be read here
+		return fmt.Errorf("%w (key %q)", ErrConcurrentUse, b.stream.Key) // nothing else of b may be read here
 	}
 	return nil
 }

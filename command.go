@@ -373,28 +373,20 @@ func (b *AggregateBase) restore(sequence int64, data []byte, recent []string) er
 	return nil
 }
 
-// loading is the state of one load into an aggregate through a backend
-// iterator: yield applies each record and keeps the first error.
-type loading struct {
-	b     *AggregateBase
-	err   error
-	yield func(Record, error) bool
-}
-
-// yielder returns the aggregate's loading, made on first use.
-func (b *AggregateBase) yielder() *loading {
-	if b.loading == nil {
-		y := &loading{b: b}
-		y.yield = func(rec Record, err error) bool {
+// yielder returns the function that applies each record of a load through
+// a backend iterator and keeps the first error in b.loadErr, made on first
+// use.
+func (b *AggregateBase) yielder() func(Record, error) bool {
+	if b.yield == nil {
+		b.yield = func(rec Record, err error) bool {
 			if err == nil {
-				err = y.b.apply(rec)
+				err = b.apply(rec)
 			}
-			y.err = err
+			b.loadErr = err
 			return err == nil
 		}
-		b.loading = y
 	}
-	return b.loading
+	return b.yield
 }
 
 // aggLoader exposes an AggregateBase to stores without adding methods to

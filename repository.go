@@ -251,8 +251,8 @@ func (r *Repository[A]) instance(ctx context.Context, key string) (A, *Aggregate
 	if b == nil {
 		return zero, nil, fmt.Errorf("%w: the factory returned a %T without an AggregateBase for key %q", ErrNotInitialized, a, key)
 	}
-	if b.key != key {
-		return zero, nil, fmt.Errorf("%w: the factory built key %q when asked for %q", ErrNotInitialized, b.key, key)
+	if b.Key() != key {
+		return zero, nil, fmt.Errorf("%w: the factory built key %q when asked for %q", ErrNotInitialized, b.Key(), key)
 	}
 	if p, ok := RetryPolicyFrom(ctx); ok {
 		b.options().retry = p

@@ -158,13 +158,20 @@ func (s *backendStore) Refresh(ctx context.Context, l Loader) error {
 	if al, ok := l.(aggLoader); ok {
 		// The aggregate's own yield function, made once per instance: a
 		// refresh that finds nothing new allocates nothing.
-		y := al.b.yielder()
-		s.b.Load(ctx, l.Stream(), l.Sequence())(y.yield)
-		err := y.err
-		y.err = nil
+		b := al.b
+		s.b.Load(ctx, b.stream, b.seq)(b.yielder())
+		err := b.loadErr
+		b.loadErr = nil
 		return err
 	}
-	for rec, err := range s.b.Load(ctx, l.Stream(), l.Sequence()) {
+	return load(ctx, s.b, l)
+}
+
+// load applies the records after l.Sequence() to l. It is apart from
+// Refresh because a range-over-func loop moves its function's result
+// variables to the heap, which the aggregate's path avoids.
+func load(ctx context.Context, b Backend, l Loader) error {
+	for rec, err := range b.Load(ctx, l.Stream(), l.Sequence()) {
 		if err != nil {
 			return err
 		}

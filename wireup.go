@@ -20,6 +20,9 @@ type wiring struct {
 	replays    map[reflect.Type]replayMethod  // keyed by the non-pointer event type
 	err        *WireupError                   // shape problems; registry problems are checked per call
 
+	dispatchesEvents   bool // *T implements EventDispatcher
+	dispatchesCommands bool // *T implements CommandDispatcher
+
 	// registered is the registry last found to know every replayed event
 	// type. Registries only grow, so it stays true.
 	registered atomic.Pointer[StandardEventRegistry]
@@ -49,6 +52,9 @@ var (
 	typeEvents    = reflect.TypeFor[[]Event]()
 	typeBasePtr   = reflect.TypeFor[*AggregateBase]()
 	typeBaseValue = reflect.TypeFor[AggregateBase]()
+
+	typeEventDispatcher   = reflect.TypeFor[EventDispatcher]()
+	typeCommandDispatcher = reflect.TypeFor[CommandDispatcher]()
 )
 
 func wiringFor(t reflect.Type) *wiring {
@@ -67,6 +73,9 @@ func buildWiring(t reflect.Type) *wiring {
 		typeName: t.Elem().Name(),
 		handlers: map[reflect.Type]handlerMethod{},
 		replays:  map[reflect.Type]replayMethod{},
+
+		dispatchesEvents:   t.Implements(typeEventDispatcher),
+		dispatchesCommands: t.Implements(typeCommandDispatcher),
 	}
 	var problems []string
 	if w.base = baseField(t.Elem()); w.base < 0 {
@@ -264,9 +273,7 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 		return &WireupError{Type: v.Type().String(), Problems: append(problems, instance...)}
 	}
 	b.wiring = w
-	b.subject = v
-	b.events, _ = subject.(EventDispatcher)
-	b.commands, _ = subject.(CommandDispatcher)
+	b.subject = subject
 	b.set(streamOK, false) // the default aggregate type is now the wired type's name
 	return nil
 }
@@ -376,8 +383,8 @@ func (b *AggregateBase) decide(ctx context.Context, d *decision) ([]Event, error
 	case d.defined != nil:
 		return d.defined(ctx, d.cmd)
 	}
-	if b.commands != nil {
-		events, err := b.commands.DispatchCommand(ctx, d.cmd)
+	if b.wiring.dispatchesCommands {
+		events, err := b.subject.(CommandDispatcher).DispatchCommand(ctx, d.cmd)
 		if err != ErrNoHandler {
 			return events, err
 		}
@@ -395,7 +402,7 @@ func (b *AggregateBase) decide(ctx context.Context, d *decision) ([]Event, error
 		arg = arg.Elem()
 	}
 	var buf [3]reflect.Value
-	in := append(buf[:0], b.subject)
+	in := append(buf[:0], reflect.ValueOf(b.subject))
 	if h.ctx {
 		in = append(in, reflect.ValueOf(ctx))
 	}
@@ -432,10 +439,10 @@ func (b *AggregateBase) applyRaised(e Event) {
 			return
 		}
 	}
-	if b.events != nil && b.events.DispatchEvent(e) {
+	if b.wiring == nil {
 		return
 	}
-	if b.wiring == nil {
+	if b.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(e) {
 		return
 	}
 	r, ok := b.wiring.replays[t]
@@ -462,21 +469,22 @@ func (b *AggregateBase) replayDecoded(t reflect.Type, ptr reflect.Value) {
 			return
 		}
 	}
-	if b.events != nil && b.events.DispatchEvent(ptr.Interface()) {
+	if b.wiring == nil {
 		return
 	}
-	if b.wiring != nil {
-		if r, ok := b.wiring.replays[t]; ok {
-			if r.ptr {
-				b.callReplay(r, ptr)
-			} else {
-				b.callReplay(r, ptr.Elem())
-			}
+	if b.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(ptr.Interface()) {
+		return
+	}
+	if r, ok := b.wiring.replays[t]; ok {
+		if r.ptr {
+			b.callReplay(r, ptr)
+		} else {
+			b.callReplay(r, ptr.Elem())
 		}
 	}
 }
 
 func (b *AggregateBase) callReplay(r replayMethod, arg reflect.Value) {
-	args := [2]reflect.Value{b.subject, arg}
+	args := [2]reflect.Value{reflect.ValueOf(b.subject), arg}
 	r.fn.Call(args[:])
 }

@@ -52,8 +52,17 @@ func (s StreamID) Validate() error {
 	return nil
 }
 
+// printable reports whether s is valid UTF-8 without control characters.
 func printable(s string) bool {
-	for i := 0; i < len(s); i++ { // the usual all-ASCII case, without decoding
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // eight bytes at a time while all are printable ASCII
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if !printableASCII8(w) {
+			break // the byte loop finds which byte, and decodes UTF-8
+		}
+	}
+	for ; i < len(s); i++ { // the usual all-ASCII case, without decoding
 		if c := s[i]; c < 0x20 || c == 0x7f {
 			return false
 		} else if c >= utf8.RuneSelf {
@@ -61,6 +70,27 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// Bytes repeated in every byte of a word.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// printableASCII8 reports whether the eight bytes of w are all in 0x20 to
+// 0x7e. It may report false for some words that are (a borrow can carry
+// into a higher byte only from a lower byte that is out of range), never
+// true for one that is not.
+func printableASCII8(w uint64) bool {
+	if w&highs != 0 { // a byte of 0x80 or more
+		return false
+	}
+	if (w-0x20*ones)&highs != 0 { // a byte below 0x20 (it borrows into its own high bit)
+		return false
+	}
+	x := w ^ 0x7f*ones // a 0x7f byte becomes zero
+	return (x-ones)&^x&highs == 0
 }
 
 func printableUTF8(s string) bool {
