@@ -8,20 +8,30 @@ import (
 	"testing"
 )
 
-// The committed dispatch file of internal/dispatchtest is what esgen writes
-// today: a change to the generator shows up here.
+// The committed dispatch files are what esgen writes today: a change to
+// the generator, or to an aggregate's Handle and Replay methods, shows up
+// here.
 func TestGeneratedFileIsCurrent(t *testing.T) {
-	dir := filepath.Join("..", "..", "internal", "dispatchtest")
-	got, err := generate(dir, "esgen_dispatch.go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(filepath.Join(dir, "esgen_dispatch.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("internal/dispatchtest/esgen_dispatch.go is stale: run go generate ./internal/dispatchtest\n--- generated now:\n%s", got)
+	for _, c := range []struct {
+		dir   string
+		types []string
+	}{
+		{dir: "internal/dispatchtest"},
+		{dir: "examples/counter", types: []string{"Counter"}},
+		{dir: "tools/bench/peers/internal/ours", types: []string{"GenAccount"}},
+	} {
+		dir := filepath.Join("..", "..", filepath.FromSlash(c.dir))
+		got, err := generate(dir, "esgen_dispatch.go", c.types)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "esgen_dispatch.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s/esgen_dispatch.go is stale: run go generate ./%s\n--- generated now:\n%s", c.dir, c.dir, got)
+		}
 	}
 }
 
