@@ -219,10 +219,11 @@ func methodBinding(recv reflect.Value, m reflect.Method) (*binding, string) {
 	fn := m.Func
 	b := &binding{what: "method " + m.Name, t: et, handle: handle}
 	b.call = func(ctx context.Context, tx any, ev Event) error {
-		args := make([]reflect.Value, 0, 5)
-		args = append(args, recv)
+		var buf [5]reflect.Value
+		args := append(buf[:0], recv)
 		if withCtx {
-			args = append(args, reflect.ValueOf(&ctx).Elem())
+			c := ctx // only this copy goes to the heap, and only for methods that take it
+			args = append(args, reflect.ValueOf(&c).Elem())
 		}
 		if handle != nil {
 			h := reflect.New(handle).Elem()

@@ -79,19 +79,36 @@ func (s feedSource) Open(ctx context.Context, id ID, after Position) (Subscripti
 type feedSub struct {
 	f     backend.Feed
 	after Position
+
+	// The state of one Read, for yield: made once per subscription, so
+	// that a Read allocates only the batch it returns.
+	yield func(backend.FeedCommit, error) bool
+	out   []backend.FeedCommit
+	max   int
+	err   error
 }
 
 func (s *feedSub) Read(ctx context.Context, max int) ([]backend.FeedCommit, error) {
-	var out []backend.FeedCommit
-	for c, err := range s.f.ReadFeed(ctx, s.after) {
-		if err != nil {
-			return nil, fmt.Errorf("read feed after %q: %w", s.after, err)
+	if s.yield == nil {
+		s.yield = func(c backend.FeedCommit, err error) bool {
+			if err != nil {
+				s.err = err
+				return false
+			}
+			s.out = append(s.out, c)
+			return len(s.out) < s.max
 		}
-		out = append(out, c)
-		s.after = c.Position
-		if len(out) >= max {
-			break
-		}
+	}
+	s.out, s.max, s.err = nil, max, nil
+	from := s.after
+	s.f.ReadFeed(ctx, from)(s.yield)
+	out, err := s.out, s.err
+	s.out, s.err = nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("read feed after %q: %w", from, err)
+	}
+	if len(out) > 0 {
+		s.after = out[len(out)-1].Position
 	}
 	return out, nil
 }

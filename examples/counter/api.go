@@ -49,15 +49,18 @@ const healthTimeout = 2 * time.Second
 //	GET  /counters                   ?after=<name>&limit=<n>: all counters, paged, in name order
 //	GET  /healthz                    checks that the store answers
 //
-// Every request is bounded by timeout: a store that does not answer in time
-// gets the client a 503 (nothing was written) or, when the increment was sent
-// but not confirmed, a 500 that says so.
+// Every request's work is bounded by timeout: a store that does not answer in
+// time gets the client a 503 (nothing was written) or, when the increment was
+// sent but not confirmed, a 500 that says so. It is bounded by timeout only:
+// a client that hangs up does not cancel it, so an increment it started
+// finishes (or times out) rather than being cut off mid-write, where its
+// outcome would become unknown.
 func newRouter(counters *Counters, log *slog.Logger, timeout time.Duration) *gin.Engine {
-	h := &api{counters: counters, log: log}
+	h := &api{counters: counters, log: log, timeout: timeout}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true // 405, not 404, for a known path with the wrong method
 	r.RedirectTrailingSlash = false // 404 JSON rather than a redirect for "/counters/a/"
-	r.Use(accessLog(log), recovery(log), deadline(timeout))
+	r.Use(accessLog(log), recovery(log))
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{"no such route"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{"method not allowed"}) })
 
@@ -68,24 +71,15 @@ func newRouter(counters *Counters, log *slog.Logger, timeout time.Duration) *gin
 	return r
 }
 
-// deadline bounds each request's context.
-func deadline(timeout time.Duration) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
-		defer cancel()
-		c.Request = c.Request.WithContext(ctx)
-		c.Next()
-	}
-}
-
 // api holds what the handlers need. It is safe for concurrent use.
 type api struct {
 	counters *Counters
 	log      *slog.Logger
+	timeout  time.Duration // of each request's work
 }
 
-func (a *api) health(c *gin.Context) (any, error) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), healthTimeout)
+func (a *api) health(ctx context.Context, c *gin.Context) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	if err := a.counters.Health(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnhealthy, err)
@@ -96,12 +90,12 @@ func (a *api) health(c *gin.Context) (any, error) {
 // errUnhealthy marks a failed store check (503).
 var errUnhealthy = errors.New("the store does not answer")
 
-func (a *api) get(c *gin.Context) (any, error) {
+func (a *api) get(ctx context.Context, c *gin.Context) (any, error) {
 	name, err := counterName(c)
 	if err != nil {
 		return nil, err
 	}
-	return a.counters.Get(c.Request.Context(), name)
+	return a.counters.Get(ctx, name)
 }
 
 // listPage is the answer of GET /counters.
@@ -116,7 +110,7 @@ const (
 	maxListLimit     = 1000
 )
 
-func (a *api) list(c *gin.Context) (any, error) {
+func (a *api) list(ctx context.Context, c *gin.Context) (any, error) {
 	after := c.Query("after")
 	if after != "" && !validName(after) {
 		return nil, fmt.Errorf("%w: after must be a counter name", errBadRequest)
@@ -129,7 +123,7 @@ func (a *api) list(c *gin.Context) (any, error) {
 		}
 		limit = n
 	}
-	views, err := a.counters.List(c.Request.Context(), after, limit)
+	views, err := a.counters.List(ctx, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +134,7 @@ func (a *api) list(c *gin.Context) (any, error) {
 	return page, nil
 }
 
-func (a *api) increment(c *gin.Context) (any, error) {
+func (a *api) increment(ctx context.Context, c *gin.Context) (any, error) {
 	name, err := counterName(c)
 	if err != nil {
 		return nil, err
@@ -149,7 +143,7 @@ func (a *api) increment(c *gin.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := commandContext(c.Request.Context(), name, c.GetHeader(idempotencyHeader))
+	ctx, err = commandContext(ctx, name, c.GetHeader(idempotencyHeader))
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +173,14 @@ func commandContext(ctx context.Context, name, key string) (context.Context, err
 	return es.WithCommandID(ctx, id), nil
 }
 
-// handle turns a handler's result into a 200 JSON response, or its error
+// handle runs fn with a context bounded by the request timeout (see
+// newRouter), and turns its result into a 200 JSON response, or its error
 // into a JSON error with the matching status.
-func (a *api) handle(fn func(*gin.Context) (any, error)) gin.HandlerFunc {
+func (a *api) handle(fn func(context.Context, *gin.Context) (any, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		v, err := fn(c)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), a.timeout)
+		defer cancel()
+		v, err := fn(ctx, c)
 		if err != nil {
 			a.fail(c, err)
 			return
@@ -266,6 +263,9 @@ func validName(name string) bool {
 // encoding/json, and a repeated "by" is refused rather than resolved), an
 // integer in 1..maxIncrement.
 func parseIncrement(w http.ResponseWriter, r *http.Request) (int64, error) {
+	if r.Body == nil || r.Body == http.NoBody { // the server's body of a request without one
+		return 1, nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		return 0, fmt.Errorf("%w: reading body: %w", errBadRequest, err) // 413 if too large: see statusOf

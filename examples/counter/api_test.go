@@ -480,3 +480,24 @@ func TestListParameters(t *testing.T) {
 		t.Fatalf("501 error = %q", out.Error)
 	}
 }
+
+// A client that hangs up does not cancel the increment it started: the
+// request's work is bounded by the timeout only, so the command is never cut
+// off half-way with an unknown outcome.
+func TestClientHangUpDoesNotCancelIncrement(t *testing.T) {
+	store := es.NewStore(memory.NewBackend())
+	h := newRouter(newTestCounters(t, store, 10, fastRetry), testLogger(t), 5*time.Second)
+	gone, hangUp := context.WithCancel(context.Background())
+	hangUp()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(gone, "POST", "/counters/c/increment", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d, body %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/counters/c", nil))
+	var out apiResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Count != 1 || out.Sequence != 1 {
+		t.Fatalf("after the hung-up increment: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+}
