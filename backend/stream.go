@@ -79,9 +79,8 @@ const (
 )
 
 // printableASCII8 reports whether the eight bytes of w are all in 0x20 to
-// 0x7e. It may report false for some words that are (a borrow can carry
-// into a higher byte only from a lower byte that is out of range), never
-// true for one that is not.
+// 0x7e. The subtractions borrow across bytes only out of a byte that is
+// already out of range, so a word is never misjudged.
 func printableASCII8(w uint64) bool {
 	if w&highs != 0 { // a byte of 0x80 or more
 		return false
