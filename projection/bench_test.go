@@ -3,14 +3,12 @@ package projection_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/latencybench"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/projection"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -87,15 +85,15 @@ func BenchmarkLatencyMemoryFeed(b *testing.B) {
 	m := memory.NewBackend()
 	store := es.NewStore(m)
 	reg := probe.NewRegistry()
-	lat := newLatencies()
+	var lat latencybench.Recorder
 	model := newTally()
-	model.fail = func(ev projection.Event, e probe.Added) error { lat.applied(ev.Time); return nil }
+	model.fail = func(ev projection.Event, e probe.Added) error { lat.Applied(ev.Time); return nil }
 	p, err := projection.New("latency", reg, model)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r, err := projection.NewRunner(p, projection.FromFeed(m), projection.NewMemoryStore(),
-		projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) { lat.committed() }}))
+		projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) { lat.Committed() }}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,76 +102,9 @@ func BenchmarkLatencyMemoryFeed(b *testing.B) {
 	go func() { done <- r.Run(ctx) }()
 	cpu0 := cputime.Process()
 	b.ResetTimer()
-	writeCommands(b, ctx, reg, store, 4, b.N, 250*time.Microsecond)
-	waitFor(b, "the read model", func() bool { return model.count() >= b.N })
-	b.StopTimer()
+	latencybench.WriteCommands(b, ctx, reg, store, 4, b.N, 250*time.Microsecond)
+	lat.Wait(b, b.N)
 	cancel()
 	<-done
-	p50, p99 := lat.percentiles()
-	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// writeCommands commits n commands of one Added event from writers
-// goroutines, each on a stream of its own, each at most one command per
-// pace.
-func writeCommands(b *testing.B, ctx context.Context, reg es.EventRegistry, store es.EventStore, writers, n int, pace time.Duration) {
-	var wg sync.WaitGroup
-	for w := 0; w < writers; w++ {
-		wg.Go(func() {
-			pr, err := probe.New(fmt.Sprintf("lat-%d", w), "", reg, store)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			tick := time.NewTicker(pace)
-			defer tick.Stop()
-			for i := w; i < n; i += writers {
-				<-tick.C
-				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprintf("c%d", i), Size: 1}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// latencies collects commit-to-read-model latencies: applied notes an
-// event's commit time, committed stamps every noted one with now.
-type latencies struct {
-	mu      sync.Mutex
-	pending []time.Time
-	got     []time.Duration
-}
-
-func newLatencies() *latencies { return &latencies{} }
-
-func (l *latencies) applied(commit time.Time) {
-	l.mu.Lock()
-	l.pending = append(l.pending, commit)
-	l.mu.Unlock()
-}
-
-func (l *latencies) committed() {
-	now := time.Now()
-	l.mu.Lock()
-	for _, t := range l.pending {
-		l.got = append(l.got, now.Sub(t))
-	}
-	l.pending = l.pending[:0]
-	l.mu.Unlock()
-}
-
-func (l *latencies) percentiles() (p50, p99 time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.got) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(l.got)
-	slices.Sort(s)
-	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+	lat.Report(b, cpu0)
 }

@@ -5,14 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/latencybench"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/projection"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
@@ -189,28 +188,13 @@ func BenchmarkLatencySQL(b *testing.B) {
 func latencyBench(b *testing.B, d database, store es.EventStore, src projection.Source, pace time.Duration) {
 	reg := probe.NewRegistry()
 	model := newSQLModel(b, d, "latency")
-	var mu sync.Mutex
-	var pending []time.Time
-	var got []time.Duration
-	p, err := projection.New("latency", reg, &timedModel{sqlModel: model, note: func(t time.Time) {
-		mu.Lock()
-		pending = append(pending, t)
-		mu.Unlock()
-	}})
+	var lat latencybench.Recorder
+	p, err := projection.New("latency", reg, &timedModel{sqlModel: model, note: lat.Applied})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var applied int
-	r, err := projection.NewRunner(p, src, d.store(b), projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) {
-		now := time.Now()
-		mu.Lock()
-		for _, t := range pending {
-			got = append(got, now.Sub(t))
-		}
-		applied += len(pending)
-		pending = pending[:0]
-		mu.Unlock()
-	}}))
+	r, err := projection.NewRunner(p, src, d.store(b),
+		projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) { lat.Committed() }}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -219,47 +203,11 @@ func latencyBench(b *testing.B, d database, store es.EventStore, src projection.
 	go func() { done <- r.Run(rctx) }()
 	cpu0 := cputime.Process()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Go(func() {
-			pr, err := probe.New(fmt.Sprintf("lat-%d", w), "", reg, store)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			tick := time.NewTicker(pace)
-			defer tick.Stop()
-			for i := w; i < b.N; i += 4 {
-				<-tick.C
-				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprintf("c%d", i), Size: 1}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for deadline := time.Now().Add(time.Minute); ; {
-		mu.Lock()
-		n := applied
-		mu.Unlock()
-		if n >= b.N || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	b.StopTimer()
+	latencybench.WriteCommands(b, ctx, reg, store, 4, b.N, pace)
+	lat.Wait(b, b.N)
 	cancel()
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) < b.N {
-		b.Fatalf("%d of %d events applied", len(got), b.N)
-	}
-	slices.Sort(got)
-	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
+	lat.Report(b, cpu0)
 }
 
 // timedModel notes the commit time of each event it applies.

@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
 // Backend is an eventsourcing.Backend storing one row per event in a
@@ -114,15 +115,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Backend, error) {
 }
 
 func newBackend(ctx context.Context, pool *pgxpool.Pool, owned bool, opts []Option) (*Backend, error) {
-	if pool == nil {
-		return nil, errors.New("pgstore: nil pool")
-	}
-	cfg, err := newConfig(opts)
+	cfg, t, err := prepare(ctx, pool, opts)
 	if err != nil {
-		return nil, err
-	}
-	t := newTables(cfg.schema)
-	if err := ensureSchema(ctx, pool, t, cfg.create); err != nil {
 		return nil, err
 	}
 	b := &Backend{

@@ -136,6 +136,24 @@ func EnsureSchema(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error
 	return ensureSchema(ctx, pool, newTables(cfg.schema), cfg.create)
 }
 
+// prepare checks the pool, reads the options and makes sure the schema they
+// name exists and is current (see ensureSchema): what NewBackend and
+// NewSnapshotStore both do first.
+func prepare(ctx context.Context, pool *pgxpool.Pool, opts []Option) (config, tables, error) {
+	if pool == nil {
+		return config{}, tables{}, errors.New("pgstore: nil pool")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return config{}, tables{}, err
+	}
+	t := newTables(cfg.schema)
+	if err := ensureSchema(ctx, pool, t, cfg.create); err != nil {
+		return config{}, tables{}, err
+	}
+	return cfg, t, nil
+}
+
 func ensureSchema(ctx context.Context, pool *pgxpool.Pool, t tables, create bool) error {
 	err := checkSchema(ctx, pool, t)
 	if err == nil || !create || !errors.Is(err, ErrSchemaMissing) {

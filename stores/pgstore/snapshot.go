@@ -7,9 +7,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aggregatekit/eventsourcing/backend"
 )
 
 // SnapshotStore is an eventsourcing.SnapshotStore keeping one row per
@@ -32,15 +33,8 @@ type SnapshotStore struct {
 // SchemaVersion (EnsureSchema; WithoutSchemaCreation only verifies); of the
 // options, only WithSchema and WithoutSchemaCreation apply.
 func NewSnapshotStore(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*SnapshotStore, error) {
-	if pool == nil {
-		return nil, errors.New("pgstore: nil pool")
-	}
-	cfg, err := newConfig(opts)
+	_, t, err := prepare(ctx, pool, opts)
 	if err != nil {
-		return nil, err
-	}
-	t := newTables(cfg.schema)
-	if err := ensureSchema(ctx, pool, t, cfg.create); err != nil {
 		return nil, err
 	}
 	return &SnapshotStore{

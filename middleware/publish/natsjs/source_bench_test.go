@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/internal/cputime"
+	"github.com/aggregatekit/eventsourcing/internal/latencybench"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 	"github.com/aggregatekit/eventsourcing/middleware/publish/natsjs"
 	"github.com/aggregatekit/eventsourcing/projection"
@@ -138,26 +136,13 @@ func BenchmarkSourceLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := probe.NewRegistry()
-	var mu sync.Mutex
-	var pending []time.Time
-	var got []time.Duration
-	p, err := projection.New("latency", reg, &noting{note: func(t time.Time) {
-		mu.Lock()
-		pending = append(pending, t)
-		mu.Unlock()
-	}})
+	var lat latencybench.Recorder
+	p, err := projection.New("latency", reg, &noting{note: lat.Applied})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := projection.NewRunner(p, src, projection.NewMemoryStore(), projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) {
-		now := time.Now()
-		mu.Lock()
-		for _, t := range pending {
-			got = append(got, now.Sub(t))
-		}
-		pending = pending[:0]
-		mu.Unlock()
-	}}))
+	r, err := projection.NewRunner(p, src, projection.NewMemoryStore(),
+		projection.WithHooks(projection.Hooks{Batch: func(projection.Batch) { lat.Committed() }}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,46 +152,11 @@ func BenchmarkSourceLatency(b *testing.B) {
 	store := es.NewStore(m)
 	cpu0 := cputime.Process()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Go(func() {
-			pr, err := probe.New(fmt.Sprintf("lat-%d", w), "", reg, store)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			tick := time.NewTicker(2 * time.Millisecond)
-			defer tick.Stop()
-			for i := w; i < b.N; i += 4 {
-				<-tick.C
-				if err := pr.Handle(ctx, probe.Add{Batch: fmt.Sprintf("c%d", i), Size: 1}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= b.N || time.Now().After(deadline) {
-			break
-		}
-	}
-	b.StopTimer()
+	latencybench.WriteCommands(b, ctx, reg, store, 4, b.N, 2*time.Millisecond)
+	lat.Wait(b, b.N)
 	cancel()
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) < b.N {
-		b.Fatalf("%d of %d events applied", len(got), b.N)
-	}
-	slices.Sort(got)
-	b.ReportMetric(float64(got[len(got)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(got[len(got)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
+	lat.Report(b, cpu0)
 }
 
 // noting is a read model that notes each event's commit time.
