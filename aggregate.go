@@ -39,28 +39,38 @@ const DefaultIdempotencyWindow = 100
 //
 // Initialize binds it to a key, a registry, a store and the state; then
 // AutomaticWireup (or DefineCommandHandler and DefineReplayMethod) tells it
-// how to handle commands and apply events. An AggregateBase holds one
+// how to handle commands and apply events; a Kind does both once per type
+// for all the instances it binds. An AggregateBase holds one
 // in-memory copy of one stream and is not safe for concurrent use: use one
 // instance per goroutine (per request, say) and let the store arbitrate
 // between them. A call made while another call on the same instance is
 // running fails with ErrConcurrentUse and changes nothing.
 type AggregateBase struct {
-	// stream.Key is the key given to Initialize; stream.AggregateType is
-	// the name given to SetAggregateType (flag typeSet), or else computed
-	// and checked by ready (flag streamOK).
-	stream   StreamID
+	key     string   // the key given to Initialize or Kind.Bind
+	kind    *binding // registry, store, aggregate type, wire-up: a Kind's (shared) or the instance's own
+	subject any      // the wired aggregate (AutomaticWireup or Kind.Bind)
+	run     *live    // what a call changes; made by the first call that needs it
+	busy    int32    // a call is running (atomic)
+	flags   uint32   // see the flag constants
+}
+
+// binding is what an instance shares with the other instances of its Kind
+// (shared set: read-only, copied before an instance changes it), or holds
+// on its own when it was bound by Initialize.
+type binding struct {
 	registry EventRegistry
 	store    EventStore
-	state    StateFetchFunc
+	state    StateFetchFunc // nil: the state is the subject
+	aggType  string         // set by SetAggregateType or WithAggregateType ("": the default)
+	wiring   *wiring        // from AutomaticWireup or NewKind; shared, read-only
+	shared   bool           // a Kind's
+}
 
-	wiring  *wiring      // from AutomaticWireup; shared, read-only
-	subject any          // the wired aggregate
-	ext     *baseOptions // rarely set options and definitions; nil until needed
-
-	seq   int64  // last sequence applied to the state
-	busy  int32  // a call is running (atomic)
-	flags uint32 // see the flag constants
-	want  string // command ID being handled: a loaded commit with it is a repeat
+// live is the part of an instance that its calls change.
+type live struct {
+	stream StreamID // computed and checked by ready (flag streamOK)
+	seq    int64    // last sequence applied to the state
+	want   string   // command ID being handled: a loaded commit with it is a repeat
 
 	recent []string // ring of the latest commit IDs, oldest at at once full
 	at     int      // next slot to overwrite once recent is full
@@ -69,16 +79,24 @@ type AggregateBase struct {
 	// made once per instance, used by every load through NewStore's adapter.
 	yield   func(Record, error) bool
 	loadErr error
+
+	ext *baseOptions // rarely set options and definitions; nil until needed
+}
+
+// owned is the binding and live state of an instance bound by Initialize,
+// allocated together.
+type owned struct {
+	binding
+	live
 }
 
 // Flags of an AggregateBase.
 const (
-	streamOK    uint32 = 1 << iota // stream is computed and valid
+	streamOK    uint32 = 1 << iota // run.stream is computed and valid
 	skipUnknown                    // loads skip unknown event types
 	applied                        // the pending commit's events were applied (Commit.State)
 	found                          // a loaded commit carried want
 	primed                         // refreshed by Repository.Do for the command ID ext.primedFor
-	typeSet                        // stream.AggregateType was set by SetAggregateType
 )
 
 // baseOptions holds what most aggregates never set, so that a new instance
@@ -93,11 +111,51 @@ type baseOptions struct {
 	primedFor string // the command ID of the refresh that set primed
 }
 
-func (b *AggregateBase) options() *baseOptions {
-	if b.ext == nil {
-		b.ext = &baseOptions{}
+// live returns the live part, making it on first use.
+func (b *AggregateBase) live() *live {
+	if b.run == nil {
+		b.run = &live{}
 	}
-	return b.ext
+	return b.run
+}
+
+func (b *AggregateBase) options() *baseOptions {
+	r := b.live()
+	if r.ext == nil {
+		r.ext = &baseOptions{}
+	}
+	return r.ext
+}
+
+// ext returns the options, or nil if none was set.
+func (b *AggregateBase) ext() *baseOptions {
+	if b.run == nil {
+		return nil
+	}
+	return b.run.ext
+}
+
+// own returns the binding, first copied if it is a Kind's, so that the
+// instance can change it.
+func (b *AggregateBase) own() *binding {
+	switch {
+	case b.kind == nil:
+		b.kind = &binding{}
+	case b.kind.shared:
+		c := *b.kind
+		c.shared = false
+		b.kind = &c
+	}
+	return b.kind
+}
+
+// stateValue returns the aggregate's state: the value of the state
+// function, or the subject of a Kind's instance.
+func (b *AggregateBase) stateValue() any {
+	if b.kind.state != nil {
+		return b.kind.state()
+	}
+	return b.subject
 }
 
 func (b *AggregateBase) has(f uint32) bool { return b.flags&f != 0 }
@@ -116,27 +174,22 @@ func (b *AggregateBase) set(f uint32, on bool) {
 // everything the AggregateBase held before, including options and wire-up,
 // so an instance can be reused for another key. Problems (nil arguments, an
 // invalid key) are reported by the first call that needs them.
+//
+// Initialize allocates the instance's own copy of what it is bound to. A
+// service that makes many instances of one type binds them with a Kind
+// instead, which shares that part and wires the type once.
 func (b *AggregateBase) Initialize(key string, registry EventRegistry, store EventStore, state StateFetchFunc) {
-	if !b.fresh() {
-		*b = AggregateBase{}
-	}
-	b.stream.Key, b.registry, b.store, b.state = key, registry, store, state
-}
-
-// fresh reports whether b is still the zero value, as it is in a newly
-// allocated aggregate, so that Initialize need not clear it.
-func (b *AggregateBase) fresh() bool {
-	return b.stream == (StreamID{}) && b.registry == nil && b.store == nil && b.state == nil && b.wiring == nil &&
-		b.subject == nil && b.ext == nil && b.seq == 0 && b.flags == 0 && b.want == "" && b.recent == nil &&
-		b.at == 0 && b.yield == nil && b.loadErr == nil && atomic.LoadInt32(&b.busy) == 0
+	o := &owned{binding: binding{registry: registry, store: store, state: state}}
+	*b = AggregateBase{key: key, kind: &o.binding, run: &o.live}
 }
 
 // SetAggregateType sets the aggregate type of the stream, which defaults to
 // the Go type name of the state. Set it to keep stored streams stable when the
 // Go type is renamed. Call it after Initialize.
 func (b *AggregateBase) SetAggregateType(name string) {
-	b.stream.AggregateType = name
-	b.set(typeSet, name != "")
+	if b.kind == nil || b.kind.aggType != name {
+		b.own().aggType = name
+	}
 	b.set(streamOK, false)
 }
 
@@ -164,7 +217,7 @@ func (b *AggregateBase) SetIdempotencyWindow(n int) {
 	} else {
 		b.options().window = n
 	}
-	b.recent, b.at = nil, 0
+	b.run.recent, b.run.at = nil, 0
 }
 
 // IgnoreEvents declares events (sample values, pointers or not) that the
@@ -189,19 +242,21 @@ func (b *AggregateBase) IgnoreEvents(events ...Event) {
 }
 
 // Key returns the aggregate's key.
-func (b *AggregateBase) Key() string { return b.stream.Key }
+func (b *AggregateBase) Key() string { return b.key }
 
 // AggregateType returns the stream's aggregate type: the name given to
 // SetAggregateType, or else the Go type name of the state.
 func (b *AggregateBase) AggregateType() string {
-	if b.has(typeSet) {
-		return b.stream.AggregateType
-	}
-	if b.wiring != nil {
-		return b.wiring.typeName
-	}
-	if b.state != nil {
-		return typeNameOf(b.state())
+	k := b.kind
+	switch {
+	case k == nil:
+		return ""
+	case k.aggType != "":
+		return k.aggType
+	case k.wiring != nil:
+		return k.wiring.typeName
+	case k.state != nil:
+		return typeNameOf(k.state())
 	}
 	return ""
 }
@@ -228,29 +283,34 @@ func typeNameOf(state any) string {
 // StreamID returns the identity of the aggregate's stream.
 func (b *AggregateBase) StreamID() StreamID {
 	if b.has(streamOK) {
-		return b.stream
+		return b.run.stream
 	}
-	return StreamID{AggregateType: b.AggregateType(), Key: b.stream.Key}
+	return StreamID{AggregateType: b.AggregateType(), Key: b.key}
 }
 
 // SequenceNumber returns the sequence of the last event applied to the state:
 // 0 for an aggregate with no history (or not yet loaded).
-func (b *AggregateBase) SequenceNumber() int64 { return b.seq }
+func (b *AggregateBase) SequenceNumber() int64 {
+	if b.run == nil {
+		return 0
+	}
+	return b.run.seq
+}
 
 // ready checks that the aggregate can talk to its store, and computes and
 // validates its stream identity once.
 func (b *AggregateBase) ready() error {
-	if b.registry == nil || b.store == nil || b.state == nil {
-		return fmt.Errorf("%w: Initialize needs a registry, a store and a state function", ErrNotInitialized)
-	}
 	if b.has(streamOK) {
 		return nil
 	}
-	s := StreamID{AggregateType: b.AggregateType(), Key: b.stream.Key}
+	if k := b.kind; k == nil || k.registry == nil || k.store == nil || (k.state == nil && b.subject == nil) {
+		return fmt.Errorf("%w: Initialize needs a registry, a store and a state function", ErrNotInitialized)
+	}
+	s := StreamID{AggregateType: b.AggregateType(), Key: b.key}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	b.stream.AggregateType = s.AggregateType // Key is read by enter, unguarded: it is never written here
+	b.live().stream = s
 	b.set(streamOK, true)
 	return nil
 }
@@ -258,7 +318,7 @@ func (b *AggregateBase) ready() error {
 // enter marks the instance busy, failing if another call holds it.
 func (b *AggregateBase) enter() error {
 	if !atomic.CompareAndSwapInt32(&b.busy, 0, 1) {
-		return fmt.Errorf("%w (key %q)", ErrConcurrentUse, b.stream.Key) // nothing else of b may be read here
+		return fmt.Errorf("%w (key %q)", ErrConcurrentUse, b.key) // nothing else of b may be read here
 	}
 	return nil
 }
@@ -267,10 +327,11 @@ func (b *AggregateBase) leave() { atomic.StoreInt32(&b.busy, 0) }
 
 // windowSize returns the idempotency window in commits (0: none).
 func (b *AggregateBase) windowSize() int {
-	if b.ext == nil || b.ext.window == 0 {
+	o := b.ext()
+	if o == nil || o.window == 0 {
 		return DefaultIdempotencyWindow
 	}
-	return max(b.ext.window, 0)
+	return max(o.window, 0)
 }
 
 // remember notes id as the stream's latest commit.
@@ -279,28 +340,28 @@ func (b *AggregateBase) remember(id string) {
 	if n == 0 || id == "" {
 		return
 	}
-	if len(b.recent) < n {
-		b.recent = append(b.recent, id)
+	if len(b.run.recent) < n {
+		b.run.recent = append(b.run.recent, id)
 		return
 	}
-	b.recent[b.at] = id
-	b.at = (b.at + 1) % n
+	b.run.recent[b.run.at] = id
+	b.run.at = (b.run.at + 1) % n
 }
 
 // latest returns the last commit ID remembered, or "".
 func (b *AggregateBase) latest() string {
 	switch {
-	case len(b.recent) == 0:
+	case len(b.run.recent) == 0:
 		return ""
-	case len(b.recent) < b.windowSize() || b.at == 0:
-		return b.recent[len(b.recent)-1]
+	case len(b.run.recent) < b.windowSize() || b.run.at == 0:
+		return b.run.recent[len(b.run.recent)-1]
 	}
-	return b.recent[b.at-1]
+	return b.run.recent[b.run.at-1]
 }
 
 // remembers reports whether id is among the commit IDs remembered.
 func (b *AggregateBase) remembers(id string) bool {
-	for _, r := range b.recent {
+	for _, r := range b.run.recent {
 		if r == id {
 			return true
 		}
@@ -315,12 +376,12 @@ func (b *AggregateBase) recentWith(id string) []string {
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(b.recent)+1)
-	if len(b.recent) == n {
-		out = append(out, b.recent[b.at:]...)
-		out = append(out, b.recent[:b.at]...)
+	out := make([]string, 0, len(b.run.recent)+1)
+	if len(b.run.recent) == n {
+		out = append(out, b.run.recent[b.run.at:]...)
+		out = append(out, b.run.recent[:b.run.at]...)
 	} else {
-		out = append(out, b.recent...)
+		out = append(out, b.run.recent...)
 	}
 	if id != "" {
 		out = append(out, id)
@@ -333,7 +394,7 @@ func (b *AggregateBase) recentWith(id string) []string {
 
 // setRecent replaces the remembered commit IDs (oldest first).
 func (b *AggregateBase) setRecent(ids []string) {
-	b.recent, b.at = nil, 0
+	b.run.recent, b.run.at = nil, 0
 	if n := b.windowSize(); len(ids) > n {
 		ids = ids[len(ids)-n:]
 	}
@@ -345,7 +406,7 @@ func (b *AggregateBase) setRecent(ids []string) {
 // resetState clears the state (through StateResetter if implemented, else
 // the fields the codec stores) and rewinds to sequence 0.
 func (b *AggregateBase) resetState() {
-	s := b.state()
+	s := b.stateValue()
 	if r, ok := s.(StateResetter); ok {
 		r.ResetState()
 	} else if v := reflect.ValueOf(s); v.Kind() == reflect.Pointer && !v.IsNil() {
@@ -358,8 +419,8 @@ func (b *AggregateBase) resetState() {
 			}
 		}
 	}
-	b.seq = 0
-	b.recent, b.at = nil, 0
+	b.run.seq = 0
+	b.run.recent, b.run.at = nil, 0
 	b.set(primed, false)
 }
 

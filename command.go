@@ -26,7 +26,7 @@ func (b *AggregateBase) Refresh(ctx context.Context) error {
 
 func (b *AggregateBase) refresh(ctx context.Context) (err error) {
 	defer b.resetOnPanic()
-	return b.store.Refresh(ctx, aggLoader{b})
+	return b.kind.store.Refresh(ctx, aggLoader{b})
 }
 
 // resetOnPanic, deferred, resets the state if a replay method, a codec or a
@@ -35,7 +35,7 @@ func (b *AggregateBase) refresh(ctx context.Context) (err error) {
 func (b *AggregateBase) resetOnPanic() {
 	if r := recover(); r != nil {
 		b.set(applied|found, false)
-		b.want = ""
+		b.run.want = ""
 		b.resetState()
 		panic(r)
 	}
@@ -101,12 +101,12 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 	id := CommandIDFrom(ctx)
 	if id != "" {
 		if err := backend.ValidCommitID(id); err != nil {
-			return fmt.Errorf("eventsourcing: %s: command ID: %w", b.stream, err)
+			return fmt.Errorf("eventsourcing: %s: command ID: %w", b.run.stream, err)
 		}
 	}
 	var policy RetryPolicy
-	if b.ext != nil {
-		policy = b.ext.retry
+	if o := b.ext(); o != nil {
+		policy = o.retry
 	}
 	if policy == (RetryPolicy{}) {
 		policy = DefaultRetryPolicy()
@@ -115,7 +115,7 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 	for attempt := 1; ; attempt++ {
 		var repeat bool
 		var err error
-		if attempt == 1 && b.has(primed) && b.ext.primedFor == id {
+		if attempt == 1 && b.has(primed) && b.ext().primedFor == id {
 			// Repository.Do has just refreshed the state for this command
 			// ID: decide on it. If another writer got in since, the commit
 			// conflicts and the next attempt loads what it stored.
@@ -147,10 +147,10 @@ func (b *AggregateBase) execute(ctx context.Context, d *decision) error {
 			return err
 		}
 		if attempt >= attempts {
-			return fmt.Errorf("eventsourcing: %s: gave up after %d attempts: %w", b.stream, attempt, err)
+			return fmt.Errorf("eventsourcing: %s: gave up after %d attempts: %w", b.run.stream, attempt, err)
 		}
 		if werr := policy.Wait(ctx, attempt); werr != nil {
-			return fmt.Errorf("eventsourcing: %s: %w (stopped retrying: %w)", b.stream, err, werr)
+			return fmt.Errorf("eventsourcing: %s: %w (stopped retrying: %w)", b.run.stream, err, werr)
 		}
 	}
 }
@@ -198,10 +198,10 @@ func (b *AggregateBase) refreshFor(ctx context.Context, id string) (repeat bool,
 	if id == "" {
 		return false, b.refresh(ctx)
 	}
-	b.want = id
+	b.run.want = id
 	b.set(found, b.remembers(id))
 	defer func() {
-		b.want = ""
+		b.run.want = ""
 		b.set(found, false)
 	}()
 	if err := b.refresh(ctx); err != nil {
@@ -218,14 +218,14 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event, id string, n
 		return err
 	}
 	c := Commit{
-		Commit: backend.Commit{Stream: b.stream, Expected: b.seq, ID: id, Records: records},
+		Commit: backend.Commit{Stream: b.run.stream, Expected: b.run.seq, ID: id, Records: records},
 		Events: events,
-		Codec:  b.registry.Codec(),
+		Codec:  b.kind.registry.Codec(),
 		agg:    b,
 	}
 	defer b.resetOnPanic()
 	b.set(applied, false)
-	err = b.store.Commit(ctx, c)
+	err = b.kind.store.Commit(ctx, c)
 	early := b.has(applied)
 	b.set(applied, false)
 	if err != nil {
@@ -239,7 +239,7 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event, id string, n
 			b.applyRaised(e)
 		}
 	}
-	b.seq += int64(len(events))
+	b.run.seq += int64(len(events))
 	b.remember(id)
 	return nil
 }
@@ -249,9 +249,9 @@ func (b *AggregateBase) commit(ctx context.Context, events []Event, id string, n
 func (b *AggregateBase) encode(ctx context.Context, events []Event, id string, now time.Time) ([]Record, error) {
 	md := metadataOf(ctx)
 	if err := backend.ValidMetadata(md); err != nil {
-		return nil, fmt.Errorf("eventsourcing: %s: %w", b.stream, err)
+		return nil, fmt.Errorf("eventsourcing: %s: %w", b.run.stream, err)
 	}
-	codec := b.registry.Codec()
+	codec := b.kind.registry.Codec()
 	records := make([]Record, len(events))
 	for i, e := range events {
 		t := reflect.TypeOf(e)
@@ -264,19 +264,19 @@ func (b *AggregateBase) encode(ctx context.Context, events []Event, id string, n
 			}
 			t = t.Elem()
 		}
-		name, ok := b.registry.Name(t)
+		name, ok := b.kind.registry.Name(t)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s (event %d of %d)", ErrUnregisteredEvent, t, i+1, len(events))
 		}
 		if !b.applies(t) {
 			return nil, fmt.Errorf("%w: %s raises %s, which no Replay method or DefineReplayMethod applies (declare it with IgnoreEvents if that is intended)",
-				ErrNoReplay, b.stream.AggregateType, t)
+				ErrNoReplay, b.run.stream.AggregateType, t)
 		}
 		data, err := codec.Marshal(e)
 		if err != nil {
 			return nil, fmt.Errorf("%w: event %s: %w", ErrEncoding, name, err)
 		}
-		records[i] = Record{Stream: b.stream, Sequence: b.seq + int64(i) + 1, EventType: name, Data: data,
+		records[i] = Record{Stream: b.run.stream, Sequence: b.run.seq + int64(i) + 1, EventType: name, Data: data,
 			Timestamp: now, Metadata: md, CommitID: id}
 	}
 	return records, nil
@@ -285,16 +285,16 @@ func (b *AggregateBase) encode(ctx context.Context, events []Event, id string, n
 // applies reports whether events of type t change the state, or are
 // declared ignored.
 func (b *AggregateBase) applies(t reflect.Type) bool {
-	if b.wiring != nil {
-		if _, ok := b.wiring.replays[t]; ok {
+	if b.kind.wiring != nil {
+		if _, ok := b.kind.wiring.replays[t]; ok {
 			return true
 		}
 	}
-	if b.ext != nil {
-		if _, ok := b.ext.replays[t]; ok {
+	if o := b.ext(); o != nil {
+		if _, ok := o.replays[t]; ok {
 			return true
 		}
-		return b.ext.ignored[t]
+		return o.ignored[t]
 	}
 	return false
 }
@@ -307,19 +307,19 @@ func (b *AggregateBase) stateAfter(events []Event) any {
 			b.applyRaised(e)
 		}
 	}
-	return b.state()
+	return b.stateValue()
 }
 
 // apply decodes and applies one stored record (Loader.Apply).
 func (b *AggregateBase) apply(rec Record) error {
-	if rec.Sequence != b.seq+1 {
-		return &SequenceError{Stream: b.stream, Expected: b.seq + 1, Got: rec.Sequence}
+	if rec.Sequence != b.run.seq+1 {
+		return &SequenceError{Stream: b.run.stream, Expected: b.run.seq + 1, Got: rec.Sequence}
 	}
-	if rec.Stream != (StreamID{}) && rec.Stream != b.stream {
-		return &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType,
+	if rec.Stream != (StreamID{}) && rec.Stream != b.run.stream {
+		return &RecordError{Stream: b.run.stream, Sequence: rec.Sequence, Type: rec.EventType,
 			Err: fmt.Errorf("record belongs to stream %s", rec.Stream)}
 	}
-	t, ok := b.registry.Type(rec.EventType)
+	t, ok := b.kind.registry.Type(rec.EventType)
 	if !ok { // an older form of an event, or unknown
 		var err error
 		if t, ok, err = b.upcast(&rec); err != nil {
@@ -328,15 +328,15 @@ func (b *AggregateBase) apply(rec Record) error {
 	}
 	if !ok {
 		if !b.has(skipUnknown) {
-			return &UnknownEventTypeError{Type: rec.EventType, Stream: b.stream, Sequence: rec.Sequence}
+			return &UnknownEventTypeError{Type: rec.EventType, Stream: b.run.stream, Sequence: rec.Sequence}
 		}
 	} else if err := b.decodeAndReplay(t, rec); err != nil {
 		return err
 	}
-	b.seq = rec.Sequence
+	b.run.seq = rec.Sequence
 	if id := rec.CommitID; id != "" && id != b.latest() {
 		b.remember(id)
-		if id == b.want {
+		if id == b.run.want {
 			b.set(found, true)
 		}
 	}
@@ -345,8 +345,8 @@ func (b *AggregateBase) apply(rec Record) error {
 
 func (b *AggregateBase) decodeAndReplay(t reflect.Type, rec Record) error {
 	ptr := reflect.New(t)
-	if err := b.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
-		return &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
+	if err := b.kind.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
+		return &RecordError{Stream: b.run.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
 	}
 	b.replayDecoded(t, ptr)
 	return nil
@@ -355,38 +355,38 @@ func (b *AggregateBase) decodeAndReplay(t reflect.Type, rec Record) error {
 // restore replaces the state with a decoded snapshot (Loader.Restore).
 func (b *AggregateBase) restore(sequence int64, data []byte, recent []string) error {
 	if sequence < 0 {
-		return fmt.Errorf("%w: negative sequence %d for %s", ErrInvalidSnapshot, sequence, b.stream)
+		return fmt.Errorf("%w: negative sequence %d for %s", ErrInvalidSnapshot, sequence, b.run.stream)
 	}
 	b.resetState()
 	if sequence == 0 && data == nil {
 		return nil // a reset
 	}
-	if err := b.registry.Codec().Unmarshal(data, b.state()); err != nil {
+	if err := b.kind.registry.Codec().Unmarshal(data, b.stateValue()); err != nil {
 		b.resetState()
-		return fmt.Errorf("%w: %s at sequence %d: %w", ErrInvalidSnapshot, b.stream, sequence, err)
+		return fmt.Errorf("%w: %s at sequence %d: %w", ErrInvalidSnapshot, b.run.stream, sequence, err)
 	}
-	b.seq = sequence
+	b.run.seq = sequence
 	b.setRecent(recent)
-	if b.want != "" && b.remembers(b.want) {
+	if b.run.want != "" && b.remembers(b.run.want) {
 		b.set(found, true)
 	}
 	return nil
 }
 
 // yielder returns the function that applies each record of a load through
-// a backend iterator and keeps the first error in b.loadErr, made on first
+// a backend iterator and keeps the first error in b.run.loadErr, made on first
 // use.
 func (b *AggregateBase) yielder() func(Record, error) bool {
-	if b.yield == nil {
-		b.yield = func(rec Record, err error) bool {
+	if b.run.yield == nil {
+		b.run.yield = func(rec Record, err error) bool {
 			if err == nil {
 				err = b.apply(rec)
 			}
-			b.loadErr = err
+			b.run.loadErr = err
 			return err == nil
 		}
 	}
-	return b.yield
+	return b.run.yield
 }
 
 // aggLoader exposes an AggregateBase to stores without adding methods to
@@ -394,9 +394,9 @@ func (b *AggregateBase) yielder() func(Record, error) bool {
 // does not allocate.
 type aggLoader struct{ b *AggregateBase }
 
-func (l aggLoader) Stream() StreamID       { return l.b.stream }
-func (l aggLoader) Sequence() int64        { return l.b.seq }
-func (l aggLoader) State() any             { return l.b.state() }
+func (l aggLoader) Stream() StreamID       { return l.b.run.stream }
+func (l aggLoader) Sequence() int64        { return l.b.run.seq }
+func (l aggLoader) State() any             { return l.b.stateValue() }
 func (l aggLoader) Apply(rec Record) error { return l.b.apply(rec) }
 func (l aggLoader) Restore(seq int64, data []byte, recent []string) error {
 	return l.b.restore(seq, data, recent)

@@ -193,3 +193,31 @@ func ExampleRetryPolicy_Wait() {
 	}
 	// Output: after 3 attempts: <nil>
 }
+
+// A Kind wires the aggregate type once and binds each new instance with no
+// allocation beyond the aggregate itself: the way to make many instances.
+func ExampleKind() {
+	ctx := context.Background()
+	registry := es.NewStandardEventRegistry("Bank")
+	if err := registry.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
+		panic(err)
+	}
+	store := es.NewStore(memory.NewBackend())
+	accounts, err := es.NewKind[*Account](registry, store)
+	if err != nil {
+		panic(err)
+	}
+	for _, amount := range []int64{10, 5} {
+		a := &Account{} // a new instance per command, as a request handler would make
+		if err := accounts.Bind(a, "alice"); err != nil {
+			panic(err)
+		}
+		if err := a.Handle(ctx, Deposit{Amount: amount}); err != nil {
+			panic(err)
+		}
+		fmt.Println(a.StreamID(), a.Balance, a.SequenceNumber())
+	}
+	// Output:
+	// Account/alice 10 1
+	// Account/alice 15 2
+}

@@ -152,7 +152,7 @@ func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.
 	var saved *RetryPolicy
 	if p, has := RetryPolicyFrom(ctx); has { // for this call only
 		prev := b.options().retry
-		saved, b.ext.retry = &prev, p
+		saved, b.ext().retry = &prev, p
 	}
 	err = b.prime(ctx)
 	if err == nil {
@@ -160,7 +160,7 @@ func (r *Repository[A]) Do(ctx context.Context, key string, fn func(ctx context.
 		b.unprime()
 	}
 	if saved != nil {
-		b.ext.retry = *saved
+		b.ext().retry = *saved
 	}
 	ok = true
 	return err
@@ -185,7 +185,7 @@ func (r *Repository[A]) Load(ctx context.Context, key string) (A, error) {
 	if err := b.Refresh(ctx); err != nil {
 		return zero, err
 	}
-	if b.seq == 0 {
+	if b.run.seq == 0 {
 		return zero, fmt.Errorf("%w: %s", ErrNotFound, b.StreamID())
 	}
 	return a, nil
@@ -222,8 +222,8 @@ func (r *Repository[A]) HandleExisting(ctx context.Context, key string, cmd any)
 		return zero, err
 	}
 	err = b.Run(ctx, func(ctx context.Context) ([]Event, error) {
-		if b.seq == 0 {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, b.stream)
+		if b.run.seq == 0 {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, b.run.stream)
 		}
 		return decide(ctx)
 	})

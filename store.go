@@ -159,9 +159,9 @@ func (s *backendStore) Refresh(ctx context.Context, l Loader) error {
 		// The aggregate's own yield function, made once per instance: a
 		// refresh that finds nothing new allocates nothing.
 		b := al.b
-		s.b.Load(ctx, b.stream, b.seq)(b.yielder())
-		err := b.loadErr
-		b.loadErr = nil
+		s.b.Load(ctx, b.run.stream, b.run.seq)(b.yielder())
+		err := b.run.loadErr
+		b.run.loadErr = nil
 		return err
 	}
 	return load(ctx, s.b, l)

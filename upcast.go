@@ -178,16 +178,16 @@ func (r *StandardEventRegistry) Upcast(eventType string, data []byte) (string, [
 // registry knows no Go type for its name but can upcast it, and returns
 // the Go type of that form.
 func (b *AggregateBase) upcast(rec *Record) (reflect.Type, bool, error) {
-	u, ok := b.registry.(EventUpcaster)
+	u, ok := b.kind.registry.(EventUpcaster)
 	if !ok {
 		return nil, false, nil
 	}
 	name, data, err := u.Upcast(rec.EventType, rec.Data)
 	if err != nil {
-		return nil, false, &RecordError{Stream: b.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
+		return nil, false, &RecordError{Stream: b.run.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
 	}
 	rec.EventType, rec.Data = name, data
-	t, ok := b.registry.Type(name)
+	t, ok := b.kind.registry.Type(name)
 	return t, ok, nil
 }
 

@@ -13,6 +13,7 @@ import (
 // wiring is what AutomaticWireup learns about one Go type. It is computed once
 // per type and shared, read-only, by every instance.
 type wiring struct {
+	typ        reflect.Type // the *T it describes
 	typeName   string
 	base       int                            // index of the embedded AggregateBase field, -1 if none
 	baseOffset uintptr                        // its offset in the struct
@@ -70,6 +71,7 @@ func wiringFor(t reflect.Type) *wiring {
 // or is listed in the returned wiring's error.
 func buildWiring(t reflect.Type) *wiring {
 	w := &wiring{
+		typ:      t,
 		typeName: t.Elem().Name(),
 		handlers: map[reflect.Type]handlerMethod{},
 		replays:  map[reflect.Type]replayMethod{},
@@ -241,7 +243,7 @@ type CommandDispatcher interface {
 // implements EventDispatcher and CommandDispatcher (see cmd/esgen), whose
 // direct calls cost a type switch.
 func (b *AggregateBase) AutomaticWireup(subject any) error {
-	if b.registry == nil {
+	if b.kind == nil || b.kind.registry == nil {
 		return fmt.Errorf("%w: call Initialize before AutomaticWireup", ErrNotInitialized)
 	}
 	v := reflect.ValueOf(subject)
@@ -249,33 +251,46 @@ func (b *AggregateBase) AutomaticWireup(subject any) error {
 		return &WireupError{Type: fmt.Sprintf("%T", subject), Problems: []string{"the subject must be a non-nil pointer to a struct"}}
 	}
 	w := wiringFor(v.Type())
-	std, _ := b.registry.(*StandardEventRegistry)
 	var instance []string
-	if std == nil || w.registered.Load() != std {
-		for t, r := range w.replays {
-			if _, ok := b.registry.Name(t); !ok {
-				instance = append(instance, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, b.registry.Domain()))
-			}
-		}
-		if instance == nil && std != nil {
-			w.registered.Store(std)
-		}
-	}
 	if w.base >= 0 && v.Pointer()+w.baseOffset != reflect.ValueOf(b).Pointer() {
 		instance = append(instance, "the subject is another aggregate than the one this AggregateBase is embedded in (call a.AutomaticWireup(a))")
 	}
-	if w.err != nil || instance != nil {
-		slices.Sort(instance)
-		var problems []string // a fresh slice: the cached one is shared
-		if w.err != nil {
-			problems = append(problems, w.err.Problems...)
-		}
-		return &WireupError{Type: v.Type().String(), Problems: append(problems, instance...)}
+	if err := w.check(b.kind.registry, instance); err != nil {
+		return err
 	}
-	b.wiring = w
+	if b.kind.wiring != w {
+		b.own().wiring = w
+	}
 	b.subject = subject
 	b.set(streamOK, false) // the default aggregate type is now the wired type's name
 	return nil
+}
+
+// check returns the wiring's problems with registry, and the given
+// problems of an instance, as one *WireupError, or nil.
+func (w *wiring) check(registry EventRegistry, instance []string) error {
+	std, _ := registry.(*StandardEventRegistry)
+	if std == nil || w.registered.Load() != std {
+		var unknown []string
+		for t, r := range w.replays {
+			if _, ok := registry.Name(t); !ok {
+				unknown = append(unknown, fmt.Sprintf("%s replays %s, which registry %q does not know (RegisterEvent it first)", r.name, t, registry.Domain()))
+			}
+		}
+		if unknown == nil && std != nil {
+			w.registered.Store(std)
+		}
+		instance = append(instance, unknown...)
+	}
+	if w.err == nil && instance == nil {
+		return nil
+	}
+	slices.Sort(instance)
+	var problems []string // a fresh slice: the cached one is shared
+	if w.err != nil {
+		problems = append(problems, w.err.Problems...)
+	}
+	return &WireupError{Type: w.typ.String(), Problems: append(problems, instance...)}
 }
 
 // DefineReplayMethod registers fn to apply events of event's Go type (event
@@ -288,7 +303,7 @@ func (b *AggregateBase) DefineReplayMethod(event Event, fn func(Event)) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := b.registry.Name(t); !ok {
+	if _, ok := b.kind.registry.Name(t); !ok {
 		return fmt.Errorf("%w: %s (replay defined for an event type the registry does not know)", ErrUnregisteredEvent, t)
 	}
 	o := b.options()
@@ -317,7 +332,7 @@ func (b *AggregateBase) DefineCommandHandler(cmd any, fn func(ctx context.Contex
 }
 
 func (b *AggregateBase) definedType(sample any, nilFn bool) (reflect.Type, error) {
-	if b.registry == nil {
+	if b.kind == nil || b.kind.registry == nil {
 		return nil, fmt.Errorf("%w: call Initialize first", ErrNotInitialized)
 	}
 	if nilFn {
@@ -358,18 +373,18 @@ func (b *AggregateBase) decision(cmd any) (decision, error) {
 		}
 		d.t, d.isPtr = t.Elem(), true
 	}
-	if b.ext != nil {
-		if fn, ok := b.ext.handlers[d.t]; ok {
+	if o := b.ext(); o != nil {
+		if fn, ok := o.handlers[d.t]; ok {
 			d.defined = fn
 			return d, nil
 		}
 	}
-	if b.wiring == nil {
+	if b.kind == nil || b.kind.wiring == nil {
 		return decision{}, fmt.Errorf("%w: %s (no AutomaticWireup or DefineCommandHandler for it)", ErrNoHandler, d.t)
 	}
-	h, ok := b.wiring.handlers[d.t]
+	h, ok := b.kind.wiring.handlers[d.t]
 	if !ok {
-		return decision{}, fmt.Errorf("%w: %s on %s", ErrNoHandler, d.t, b.wiring.typeName)
+		return decision{}, fmt.Errorf("%w: %s on %s", ErrNoHandler, d.t, b.kind.wiring.typeName)
 	}
 	d.h = h
 	return d, nil
@@ -383,7 +398,7 @@ func (b *AggregateBase) decide(ctx context.Context, d *decision) ([]Event, error
 	case d.defined != nil:
 		return d.defined(ctx, d.cmd)
 	}
-	if b.wiring.dispatchesCommands {
+	if b.kind.wiring.dispatchesCommands {
 		events, err := b.subject.(CommandDispatcher).DispatchCommand(ctx, d.cmd)
 		if err != ErrNoHandler {
 			return events, err
@@ -430,8 +445,8 @@ func (b *AggregateBase) applyRaised(e Event) {
 	if isPtr {
 		t = t.Elem()
 	}
-	if b.ext != nil {
-		if fn, ok := b.ext.replays[t]; ok {
+	if o := b.ext(); o != nil {
+		if fn, ok := o.replays[t]; ok {
 			if isPtr {
 				e = reflect.ValueOf(e).Elem().Interface()
 			}
@@ -439,13 +454,13 @@ func (b *AggregateBase) applyRaised(e Event) {
 			return
 		}
 	}
-	if b.wiring == nil {
+	if b.kind.wiring == nil {
 		return
 	}
-	if b.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(e) {
+	if b.kind.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(e) {
 		return
 	}
-	r, ok := b.wiring.replays[t]
+	r, ok := b.kind.wiring.replays[t]
 	if !ok {
 		return
 	}
@@ -463,19 +478,19 @@ func (b *AggregateBase) applyRaised(e Event) {
 
 // replayDecoded applies a decoded event held by ptr, a *t.
 func (b *AggregateBase) replayDecoded(t reflect.Type, ptr reflect.Value) {
-	if b.ext != nil {
-		if fn, ok := b.ext.replays[t]; ok {
+	if o := b.ext(); o != nil {
+		if fn, ok := o.replays[t]; ok {
 			fn(ptr.Elem().Interface())
 			return
 		}
 	}
-	if b.wiring == nil {
+	if b.kind.wiring == nil {
 		return
 	}
-	if b.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(ptr.Interface()) {
+	if b.kind.wiring.dispatchesEvents && b.subject.(EventDispatcher).DispatchEvent(ptr.Interface()) {
 		return
 	}
-	if r, ok := b.wiring.replays[t]; ok {
+	if r, ok := b.kind.wiring.replays[t]; ok {
 		if r.ptr {
 			b.callReplay(r, ptr)
 		} else {

@@ -90,7 +90,27 @@ const (
 type Library struct {
 	mode     Mode
 	registry *es.StandardEventRegistry
-	store    es.EventStore // only bound by NewInstances, never used
+	kinds    kinds // over a store only bound by NewInstances, never used
+}
+
+// kinds binds accounts to one store: AutomaticWireup's work, done once
+// per type and store (see es.Kind).
+type kinds struct {
+	store    es.EventStore
+	accounts *es.Kind[*Account]
+	gen      *es.Kind[*GenAccount]
+}
+
+func (l *Library) kindsFor(store es.EventStore) (kinds, error) {
+	k := kinds{store: store}
+	var err error
+	switch l.mode {
+	case Reflection:
+		k.accounts, err = es.NewKind[*Account](l.registry, store)
+	case Generated, GeneratedGoJSON:
+		k.gen, err = es.NewKind[*GenAccount](l.registry, store, es.WithAggregateType("Account"))
+	}
+	return k, err
 }
 
 // New returns the library wired in mode.
@@ -103,7 +123,13 @@ func New(mode Mode) (*Library, error) {
 	if err := reg.RegisterEvent(Deposited{}, Withdrawn{}); err != nil {
 		return nil, err
 	}
-	return &Library{mode: mode, registry: reg, store: es.NewStore(memory.NewBackend())}, nil
+	l := &Library{mode: mode, registry: reg}
+	k, err := l.kindsFor(es.NewStore(memory.NewBackend()))
+	if err != nil {
+		return nil, err
+	}
+	l.kinds = k
+	return l, nil
 }
 
 // Name returns "us", "us-generated", "us-define" or "us-generated-gojson".
@@ -115,7 +141,7 @@ func (l *Library) Name() string {
 func (l *Library) NewInstances(id bank.ID, n int) any {
 	var last account
 	for i := 0; i < n; i++ {
-		a, err := l.account(id.Str, l.store)
+		a, err := l.account(id.Str, l.kinds)
 		if err != nil {
 			panic(err) // a wire-up error here is a bug in this file
 		}
@@ -135,19 +161,19 @@ type account interface {
 
 func (a *Account) balance() int64 { return a.Balance }
 
-// account returns a new, wired account for key.
-func (l *Library) account(key string, store es.EventStore) (account, error) {
-	if l.mode == Generated || l.mode == GeneratedGoJSON {
+// account returns a new, wired account for key: bound to its Kind, or
+// for Define made by Initialize and the Define functions.
+func (l *Library) account(key string, k kinds) (account, error) {
+	switch l.mode {
+	case Generated, GeneratedGoJSON:
 		g := &GenAccount{}
-		g.Initialize(key, l.registry, store, func() any { return g })
-		g.SetAggregateType("Account")
-		return g, g.AutomaticWireup(g)
+		return g, k.gen.Bind(g, key)
+	case Reflection:
+		a := &Account{}
+		return a, k.accounts.Bind(a, key)
 	}
 	a := &Account{}
-	a.Initialize(key, l.registry, store, func() any { return a })
-	if l.mode == Reflection {
-		return a, a.AutomaticWireup(a)
-	}
+	a.Initialize(key, l.registry, k.store, func() any { return a })
 	if err := a.DefineReplayMethod(Deposited{}, func(e es.Event) { a.ReplayDeposited(e.(Deposited)) }); err != nil {
 		return nil, err
 	}
@@ -166,16 +192,21 @@ func (l *Library) account(key string, store es.EventStore) (account, error) {
 
 // NewStore returns the library over an empty in-memory backend.
 func (l *Library) NewStore() (bank.Store, error) {
-	return &store{lib: l, es: es.NewStore(memory.NewBackend())}, nil
+	k, err := l.kindsFor(es.NewStore(memory.NewBackend()))
+	if err != nil {
+		return nil, err
+	}
+	return &store{lib: l, es: k.store, kinds: k}, nil
 }
 
 type store struct {
-	lib *Library
-	es  es.EventStore
+	lib   *Library
+	es    es.EventStore
+	kinds kinds
 }
 
 func (s *store) Seed(ctx context.Context, id bank.ID, n int) error {
-	a, err := s.lib.account(id.Str, s.es)
+	a, err := s.lib.account(id.Str, s.kinds)
 	if err != nil {
 		return err
 	}
@@ -201,7 +232,7 @@ func (s *store) Seed(ctx context.Context, id bank.ID, n int) error {
 }
 
 func (s *store) Command(ctx context.Context, id bank.ID, amount int64) error {
-	a, err := s.lib.account(id.Str, s.es)
+	a, err := s.lib.account(id.Str, s.kinds)
 	if err != nil {
 		return err
 	}
@@ -209,7 +240,7 @@ func (s *store) Command(ctx context.Context, id bank.ID, amount int64) error {
 }
 
 func (s *store) Rebuild(ctx context.Context, id bank.ID) (int64, int, error) {
-	a, err := s.lib.account(id.Str, s.es)
+	a, err := s.lib.account(id.Str, s.kinds)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -220,7 +251,7 @@ func (s *store) Rebuild(ctx context.Context, id bank.ID) (int64, int, error) {
 }
 
 func (s *store) Open(ctx context.Context, id bank.ID) (bank.Account, error) {
-	a, err := s.lib.account(id.Str, s.es)
+	a, err := s.lib.account(id.Str, s.kinds)
 	if err != nil {
 		return nil, err
 	}
