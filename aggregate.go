@@ -72,8 +72,9 @@ type live struct {
 	seq    int64    // last sequence applied to the state
 	want   string   // command ID being handled: a loaded commit with it is a repeat
 
-	recent []string // ring of the latest commit IDs, oldest at at once full
-	at     int      // next slot to overwrite once recent is full
+	recent []string  // ring of the latest commit IDs, oldest at at once full
+	at     int       // next slot to overwrite once recent is full
+	first  [1]string // recent's first array, so that a new instance's first commit allocates no ring
 
 	// yield applies one loaded record, keeping the first error in loadErr:
 	// made once per instance, used by every load through NewStore's adapter.
@@ -341,6 +342,9 @@ func (b *AggregateBase) remember(id string) {
 		return
 	}
 	if len(b.run.recent) < n {
+		if b.run.recent == nil {
+			b.run.recent = b.run.first[:0]
+		}
 		b.run.recent = append(b.run.recent, id)
 		return
 	}
