@@ -33,6 +33,10 @@ func (s StreamID) String() string { return s.AggregateType + "/" + s.Key }
 // type or key, an aggregate type containing '/', or either containing invalid
 // UTF-8 or control characters.
 func (s StreamID) Validate() error {
+	if s.AggregateType != "" && len(s.AggregateType) <= MaxAggregateTypeLen && s.Key != "" && len(s.Key) <= MaxKeyLen &&
+		asciiIn(s.AggregateType, ' ', '~') && strings.IndexByte(s.AggregateType, '/') < 0 && asciiIn(s.Key, ' ', '~') {
+		return nil // the usual case, which the checks below accept too
+	}
 	switch {
 	case s.AggregateType == "":
 		return fmt.Errorf("%w: empty aggregate type", ErrInvalidStream)
@@ -54,44 +58,10 @@ func (s StreamID) Validate() error {
 
 // printable reports whether s is valid UTF-8 without control characters.
 func printable(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 { // eight bytes at a time while all are printable ASCII
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if !printableASCII8(w) {
-			break // the byte loop finds which byte, and decodes UTF-8
-		}
-	}
-	for ; i < len(s); i++ { // the usual all-ASCII case, without decoding
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return false
-		} else if c >= utf8.RuneSelf {
-			return printableUTF8(s[i:])
-		}
-	}
-	return true
+	return asciiIn(s, ' ', '~') || printableUTF8(s) // the first is the usual all-ASCII case, without decoding
 }
 
-// Bytes repeated in every byte of a word.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// printableASCII8 reports whether the eight bytes of w are all in 0x20 to
-// 0x7e. The subtractions borrow across bytes only out of a byte that is
-// already out of range, so a word is never misjudged.
-func printableASCII8(w uint64) bool {
-	if w&highs != 0 { // a byte of 0x80 or more
-		return false
-	}
-	if (w-0x20*ones)&highs != 0 { // a byte below 0x20 (it borrows into its own high bit)
-		return false
-	}
-	x := w ^ 0x7f*ones // a 0x7f byte becomes zero
-	return (x-ones)&^x&highs == 0
-}
-
+// printableUTF8 is printable decoding every rune.
 func printableUTF8(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
@@ -104,10 +74,68 @@ func printableUTF8(s string) bool {
 	return true
 }
 
+// Bytes repeated in every byte of a word.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// asciiIn reports whether every byte of s is in lo to hi, where hi is
+// below 0x80. It reads s eight bytes at a time, the last word overlapping
+// the one before when the length is not a multiple of 8.
+func asciiIn(s string, lo, hi byte) bool {
+	n := len(s)
+	switch {
+	case n >= 8:
+		var out uint64 // the high bit of a byte is set if some byte is outside
+		for i := 0; i < n-8; i += 8 {
+			out |= outside(load64(s[i:]), lo, hi)
+		}
+		return (out|outside(load64(s[n-8:]), lo, hi))&highs == 0
+	case n >= 4:
+		return outside(uint64(load32(s))|uint64(load32(s[n-4:]))<<32, lo, hi)&highs == 0
+	}
+	for i := 0; i < n; i++ {
+		if c := s[i]; c < lo || c > hi {
+			return false
+		}
+	}
+	return true
+}
+
+// outside returns a word with a byte's high bit set for some of the bytes
+// of w outside lo to hi (hi below 0x80), and with no high bit set if there
+// are none. A byte of 0x80 or more has it set already. Subtracting lo from
+// a byte below it borrows into its own high bit; adding 0x7f-hi to a byte
+// (of at most 0x7f) above hi carries into its own high bit and no further.
+// A subtraction borrows from the next byte only out of a byte already out
+// of range, so a word in range is never misjudged.
+func outside(w uint64, lo, hi byte) uint64 {
+	return w | (w - uint64(lo)*ones) | (w + uint64(0x7f-hi)*ones)
+}
+
+// load64 returns the first eight bytes of s (at least 8) as a
+// little-endian word, in one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load32 returns the first four bytes of s (at least 4) as a little-endian
+// word, in one load.
+func load32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
 // ValidEventName reports, wrapping ErrInvalidEventName, an event type name
 // that is empty, longer than MaxEventNameLen bytes, not valid UTF-8, or holds
 // a space or a control character.
 func ValidEventName(name string) error {
+	if name != "" && len(name) <= MaxEventNameLen && asciiIn(name, '!', '~') {
+		return nil // the usual case, which the checks below accept too
+	}
 	if name == "" || len(name) > MaxEventNameLen || !utf8.ValidString(name) {
 		return fmt.Errorf("%w: %q (want 1 to %d bytes of UTF-8)", ErrInvalidEventName, name, MaxEventNameLen)
 	}
@@ -128,6 +156,9 @@ func ValidCommitID(id string) error {
 	if id == "" || len(id) > MaxCommitIDLen {
 		return fmt.Errorf("%w: %q (want 1 to %d bytes)", ErrInvalidCommitID, id, MaxCommitIDLen)
 	}
+	if asciiIn(id, '!', '~') {
+		return nil
+	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x21 || c > 0x7e {
 			return fmt.Errorf("%w: %q holds byte %#x (want printable ASCII without spaces)", ErrInvalidCommitID, id, c)
@@ -147,6 +178,9 @@ type Metadata map[string]string
 // key; BSON and DynamoDB strings must be UTF-8), refused the same way
 // everywhere before anything is written.
 func ValidMetadata(md Metadata) error {
+	if len(md) == 0 {
+		return nil // without starting an iteration
+	}
 	for k, v := range md {
 		switch {
 		case k == "":
@@ -232,7 +266,8 @@ func CheckAppend(c Commit) error {
 	if int64(len(c.Records)) > (1<<63-1)-c.Expected {
 		return fmt.Errorf("%w: append to %s: sequences overflow", ErrInvalidAppend, c.Stream)
 	}
-	for i, r := range c.Records {
+	for i := range c.Records {
+		r := &c.Records[i]
 		if r.Stream != c.Stream {
 			return fmt.Errorf("%w: append to %s: record %d belongs to stream %s", ErrInvalidAppend, c.Stream, i, r.Stream)
 		}
