@@ -22,14 +22,17 @@ import (
 // Backend is a backend.Backend kept in memory, with a backend.Feed and
 // backend.Checkpoints. It is safe for concurrent use: each stream has its
 // own lock, so writers to different streams wait for each other only to take
-// their place in the feed, and loads never block appends. Each stream keeps
-// the record slices its appends were given (see Append), one per commit,
-// and the feed keeps the commits in fixed-size chunks, so a long feed never
-// moves in memory as it grows. The zero value is not usable; call
-// NewBackend.
+// their place in the feed and, briefly, on the lock of the map of streams
+// (read-locked by loads and by commits to a stream expected to exist,
+// write-locked by commits expecting a new stream, Expected 0, which look
+// the stream up and add it at once), and loads never block appends. Each
+// stream keeps the record slices its appends were given (see Append), one
+// per commit, and the feed keeps the commits in fixed-size chunks, so a
+// long feed never moves in memory as it grows. The zero value is not
+// usable; call NewBackend.
 type Backend struct {
-	mu      sync.RWMutex // guards streams and closed
-	streams map[backend.StreamID]*stream
+	mu      sync.RWMutex                 // guards streams and closed
+	streams map[backend.StreamID]*stream // a stream is added by the first Append expecting it new
 	closed  bool
 
 	feedMu  sync.Mutex // guards feed, changed and points; taken after a stream's lock
@@ -44,8 +47,9 @@ type Backend struct {
 // commits are appended.
 type stream struct {
 	mu      sync.Mutex
-	head    int64              // the last sequence stored
-	commits [][]backend.Record // in order; commits[i][0].Sequence = 1 + records before it
+	head    int64               // the last sequence stored
+	commits [][]backend.Record  // in order; commits[i][0].Sequence = 1 + records before it
+	first   [1][]backend.Record // the first array of commits, so that a new stream is one allocation
 }
 
 // maxChunk is the size of the largest chunks; the first ones are smaller, so
@@ -135,9 +139,18 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	if len(c.Records) == 0 {
 		return nil
 	}
-	s, err := b.stream(c.Stream, true)
+	var s *stream
+	var err error
+	if c.Expected == 0 {
+		s, err = b.create(c.Stream) // usually a new stream: no lookup under the read lock first
+	} else {
+		s, err = b.stream(c.Stream)
+	}
 	if err != nil {
 		return err
+	}
+	if s == nil { // and c.Expected > 0
+		return &backend.ConflictError{Stream: c.Stream, Expected: c.Expected, Head: 0}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,7 +178,7 @@ func (b *Backend) Load(ctx context.Context, id backend.StreamID, after int64) it
 		return noRecords // the common case of an aggregate that is up to date
 	}
 	return func(yield func(backend.Record, error) bool) {
-		s, err := b.stream(id, false)
+		s, err := b.stream(id)
 		if err != nil {
 			yield(backend.Record{}, err)
 			return
@@ -214,7 +227,7 @@ func noRecords(func(backend.Record, error) bool) {}
 // hasAfter reports whether stream id holds records after the given
 // sequence, or whether Load has an error to report.
 func (b *Backend) hasAfter(id backend.StreamID, after int64) bool {
-	s, err := b.stream(id, false)
+	s, err := b.stream(id)
 	if err != nil {
 		return true
 	}
@@ -242,23 +255,30 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-func (b *Backend) stream(id backend.StreamID, create bool) (*stream, error) {
+// stream returns stream id, or nil if it is missing. It looks it up under
+// the read lock.
+func (b *Backend) stream(id backend.StreamID) (*stream, error) {
 	b.mu.RLock()
 	s, closed := b.streams[id], b.closed
 	b.mu.RUnlock()
 	if closed {
 		return nil, backend.ErrClosed
 	}
-	if s != nil || !create {
-		return s, nil
-	}
+	return s, nil
+}
+
+// create returns stream id, adding it, empty, if it is missing. It takes
+// the write lock, and looks the stream up once.
+func (b *Backend) create(id backend.StreamID) (*stream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	if s = b.streams[id]; s == nil {
+	s := b.streams[id]
+	if s == nil {
 		s = &stream{}
+		s.commits = s.first[:0]
 		b.streams[id] = s
 	}
 	return s, nil

@@ -1,9 +1,13 @@
 package memory_test
 
 import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/storetest"
-	"testing"
 
 	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/backend/backendtest"
@@ -32,4 +36,35 @@ func TestEventStore(t *testing.T) {
 
 func TestStress(t *testing.T) {
 	storetest.RunStress(t, es.NewStore(memory.NewBackend()), storetest.StressConfig{})
+}
+
+// BenchmarkNewStream loads and then appends one record to a new stream per
+// op, as an aggregate's first command does, in backends of 2,048 streams.
+func BenchmarkNewStream(b *testing.B) {
+	const perBackend = 2048
+	ctx := context.Background()
+	commits := make([]backend.Commit, perBackend)
+	now := time.Now().UTC()
+	for i := range commits {
+		s := backend.StreamID{AggregateType: "Account", Key: fmt.Sprintf("%08x-9d4a-4e6b-8a7c-5d1e2f3a4b5c", i)}
+		id := es.NewCommitID()
+		commits[i] = backend.Commit{Stream: s, ID: id, Records: []backend.Record{{Stream: s, Sequence: 1,
+			EventType: "Deposited", Data: []byte(`{"Amount":1}`), Timestamp: now, CommitID: id}}}
+	}
+	var be *memory.Backend
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%perBackend == 0 {
+			be = memory.NewBackend()
+		}
+		c := commits[i%perBackend]
+		for _, err := range be.Load(ctx, c.Stream, 0) {
+			b.Fatal(err)
+		}
+		if err := be.Append(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
