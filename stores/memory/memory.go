@@ -11,6 +11,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"sort"
 	"strconv"
@@ -31,8 +32,9 @@ import (
 // long feed never moves in memory as it grows. The zero value is not
 // usable; call NewBackend.
 type Backend struct {
-	mu      sync.RWMutex                 // guards streams and closed
-	streams map[backend.StreamID]*stream // a stream is added by the first Append expecting it new
+	mu      sync.RWMutex       // guards streams and closed
+	streams map[uint64]*stream // by the hash of their ID (see create)
+	seed    maphash.Seed       // of the hash
 	closed  bool
 
 	feedMu  sync.Mutex // guards feed, changed and points; taken after a stream's lock
@@ -50,6 +52,8 @@ type stream struct {
 	head    int64               // the last sequence stored
 	commits [][]backend.Record  // in order; commits[i][0].Sequence = 1 + records before it
 	first   [1][]backend.Record // the first array of commits, so that a new stream is one allocation
+	id      backend.StreamID
+	next    *stream // the next stream whose ID has the same hash
 }
 
 // maxChunk is the size of the largest chunks; the first ones are smaller, so
@@ -121,7 +125,7 @@ func (c chunks[T]) from(i int) iter.Seq[*T] {
 
 // NewBackend returns an empty in-memory backend.
 func NewBackend() *Backend {
-	return &Backend{streams: map[backend.StreamID]*stream{}, points: map[string]backend.Position{}}
+	return &Backend{streams: map[uint64]*stream{}, seed: maphash.MakeSeed(), points: map[string]backend.Position{}}
 }
 
 // Append stores the commit atomically if the stream's last sequence is
@@ -258,8 +262,12 @@ func (b *Backend) Close() error {
 // stream returns stream id, or nil if it is missing. It looks it up under
 // the read lock.
 func (b *Backend) stream(id backend.StreamID) (*stream, error) {
+	h := maphash.Comparable(b.seed, id)
 	b.mu.RLock()
-	s, closed := b.streams[id], b.closed
+	s, closed := b.streams[h], b.closed
+	for s != nil && s.id != id {
+		s = s.next
+	}
 	b.mu.RUnlock()
 	if closed {
 		return nil, backend.ErrClosed
@@ -269,18 +277,27 @@ func (b *Backend) stream(id backend.StreamID) (*stream, error) {
 
 // create returns stream id, adding it, empty, if it is missing. It takes
 // the write lock, and looks the stream up once.
+//
+// The map of streams is keyed by a seeded hash of the stream ID rather
+// than by the ID: it is cheaper to hash once per call than to have the map
+// hash the two strings, and again at every growth. Streams whose IDs
+// collide (with the chance of a 64-bit hash) share the entry, in a chain.
 func (b *Backend) create(id backend.StreamID) (*stream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	s := b.streams[id]
-	if s == nil {
-		s = &stream{}
-		s.commits = s.first[:0]
-		b.streams[id] = s
+	h := maphash.Comparable(b.seed, id)
+	first := b.streams[h]
+	for s := first; s != nil; s = s.next {
+		if s.id == id {
+			return s, nil
+		}
 	}
+	s := &stream{id: id, next: first}
+	s.commits = s.first[:0]
+	b.streams[h] = s
 	return s, nil
 }
 
