@@ -278,17 +278,18 @@ func (b *Backend) stream(id backend.StreamID) (*stream, error) {
 // create returns stream id, adding it, empty, if it is missing. It takes
 // the write lock, and looks the stream up once.
 //
-// The map of streams is keyed by a seeded hash of the stream ID rather
-// than by the ID: it is cheaper to hash once per call than to have the map
-// hash the two strings, and again at every growth. Streams whose IDs
-// collide (with the chance of a 64-bit hash) share the entry, in a chain.
+// The map of streams is keyed by a seeded 64-bit hash of the stream ID
+// rather than by the ID: the two strings are hashed once per call, outside
+// the lock, and the map's own hashing and growth are those of a uint64 key
+// (a growth does not hash every ID again). Streams whose IDs collide share
+// the entry, in a chain.
 func (b *Backend) create(id backend.StreamID) (*stream, error) {
+	h := maphash.Comparable(b.seed, id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	h := maphash.Comparable(b.seed, id)
 	first := b.streams[h]
 	for s := first; s != nil; s = s.next {
 		if s.id == id {
