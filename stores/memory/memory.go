@@ -38,7 +38,7 @@ type Backend struct {
 	closed  bool
 
 	feedMu  sync.Mutex // guards feed, changed and points; taken after a stream's lock
-	feed    chunks[backend.Commit]
+	feed    chunks[[]backend.Record] // each commit's records; the rest of a commit is in its first record
 	changed chan struct{} // closed on the next append; made by the first waiter
 	points  map[string]backend.Position
 }
@@ -165,7 +165,7 @@ func (b *Backend) Append(ctx context.Context, c backend.Commit) error {
 	s.commits = append(s.commits, recs)
 	s.head += int64(len(recs))
 	b.feedMu.Lock()
-	b.feed.push(backend.Commit{Stream: c.Stream, Expected: c.Expected, ID: c.ID, Records: recs})
+	b.feed.push(recs)
 	if b.changed != nil {
 		close(b.changed)
 		b.changed = nil
@@ -250,7 +250,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	b.streams = nil
 	b.feedMu.Lock()
-	b.feed = chunks[backend.Commit]{}
+	b.feed = chunks[[]backend.Record]{}
 	if b.changed != nil {
 		close(b.changed)
 		b.changed = nil
@@ -358,7 +358,9 @@ func (b *Backend) ReadFeed(ctx context.Context, after backend.Position) iter.Seq
 			default:
 			}
 			i++
-			if !yield(backend.FeedCommit{Commit: *c, Position: position(i)}, nil) {
+			first := &(*c)[0] // CheckAppend made every record agree with its commit
+			commit := backend.Commit{Stream: first.Stream, Expected: first.Sequence - 1, ID: first.CommitID, Records: *c}
+			if !yield(backend.FeedCommit{Commit: commit, Position: position(i)}, nil) {
 				return
 			}
 		}
