@@ -37,9 +37,9 @@ type Backend struct {
 	seed    maphash.Seed       // of the hash
 	closed  bool
 
-	feedMu  sync.Mutex // guards feed, changed and points; taken after a stream's lock
+	feedMu  sync.Mutex               // guards feed, changed and points; taken after a stream's lock
 	feed    chunks[[]backend.Record] // each commit's records; the rest of a commit is in its first record
-	changed chan struct{} // closed on the next append; made by the first waiter
+	changed chan struct{}            // closed on the next append; made by the first waiter
 	points  map[string]backend.Position
 }
 
