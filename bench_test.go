@@ -17,19 +17,38 @@ import (
 )
 
 // BenchmarkWireup measures what each new aggregate instance costs once its
-// type has been wired before: Initialize plus AutomaticWireup.
+// type has been wired before: Initialize plus AutomaticWireup on a kept
+// struct and state closure, and Kind.Bind on a new struct.
 func BenchmarkWireup(b *testing.B) {
 	reg := bankRegistry(b)
 	store := es.NewStore(memory.NewBackend())
-	a := &Account{}
-	state := func() any { return a }
-	b.ReportAllocs()
-	for b.Loop() {
-		a.Initialize("k", reg, store, state)
-		if err := a.AutomaticWireup(a); err != nil {
+	b.Run("initialize", func(b *testing.B) {
+		a := &Account{}
+		state := func() any { return a }
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Initialize("k", reg, store, state)
+			if err := a.AutomaticWireup(a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kind", func(b *testing.B) {
+		accounts, err := es.NewKind[*Account](reg, store)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
+		var last *Account
+		b.ReportAllocs()
+		for b.Loop() {
+			a := &Account{}
+			if err := accounts.Bind(a, "k"); err != nil {
+				b.Fatal(err)
+			}
+			last = a
+		}
+		_ = last
+	})
 }
 
 const rebuildEvents = 10000
