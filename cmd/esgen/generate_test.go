@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,4 +99,125 @@ type Plain struct{ N int }
 	if _, err := generate(empty, "esgen_dispatch.go", nil); err == nil {
 		t.Error("a package without aggregates succeeded")
 	}
+}
+
+// AppendJSON is written for the events of the aggregates esgen is asked
+// for, and not where the package's declarations could make it wrong or
+// not compile. (What it writes is compared with encoding/json by the tests
+// of internal/jsonappendtest.)
+func TestAppendJSONWhere(t *testing.T) {
+	gen := func(src string, only ...string) string {
+		t.Helper()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "a.go"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := generate(dir, "esgen_dispatch.go", only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	const head = `package shop
+
+import (
+	"time"
+
+	es "github.com/aggregatekit/eventsourcing"
+)
+
+type Cart struct{ es.AggregateBase }
+type Till struct{ es.AggregateBase }
+
+type Added struct {
+	N  int64
+	at time.Time
+}
+type Rung struct{ N int64 }
+
+func (c *Cart) ReplayAdded(e *Added) {}
+func (t *Till) ReplayRung(e Rung)    {}
+`
+	src := gen(head, "Cart")
+	for _, want := range []string{"func (e Added) AppendJSON(dst []byte) []byte {", "\ttime \"time\"\n", "\t\"strconv\"\n",
+		"var _ Added = struct {\n\tN  int64\n\tat time.Time\n}{}"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("generated code lacks %q:\n%s", want, src)
+		}
+	}
+	if strings.Contains(src, "Rung") {
+		t.Errorf("AppendJSON for the event of an aggregate not asked for:\n%s", src)
+	}
+	for decl, reason := range map[string]string{
+		"type int64 = float64": "Added: field N is int64, which the package redeclares",
+		"var strconv = 1":      "Added: the package declares or imports another strconv",
+		"func (Added) MarshalText() ([]byte, error) { return nil, nil }": "Added: has a MarshalText method",
+		"func (*Added) AppendJSON(b []byte) []byte { return b }":         "Added: has an AppendJSON method already",
+		"func (Added) appendJSON() {}":                                   "Added: has an appendJSON method",
+	} {
+		src := gen(head+decl+"\n", "Cart")
+		if strings.Contains(src, "AppendJSON(dst") || !strings.Contains(src, "//   - "+reason+"\n") {
+			t.Errorf("with %s: generated code has AppendJSON, or lacks the reason %q:\n%s", decl, reason, src)
+		}
+	}
+	src = gen(`package shop
+
+import (
+	context "example.com/ctx"
+
+	es "github.com/aggregatekit/eventsourcing"
+)
+
+type Cart struct{ es.AggregateBase }
+type Added struct {
+	N int64
+	c context.T
+}
+
+func (c *Cart) ReplayAdded(e Added) {}
+`)
+	if reason := "Added: its file imports example.com/ctx as context, a name the generated file gives another package"; strings.Contains(src, "AppendJSON(dst") || !strings.Contains(src, reason) {
+		t.Errorf("generated code has AppendJSON, or lacks the reason %q:\n%s", reason, src)
+	}
+}
+
+// fieldKey names a field as encoding/json does, for any json tag.
+func FuzzFieldKey(f *testing.F) {
+	for _, tag := range []string{"", "-", "-,", "-,omitempty", "a", "a,omitempty", ",omitempty", "a,", "a,,omitempty",
+		"a<b>&c", "a\"b", `a\b`, "with space", "naïve", "\u2028", "\xff", "a,string", "a,omitzero", "1", "!#$%&()*+-./:;<=>?@[]^_{|}~ "} {
+		f.Add(tag)
+	}
+	f.Fuzz(func(t *testing.T, tag string) {
+		name, key, omit, reason := fieldKey("Field", tag)
+		if reason != "" {
+			return
+		}
+		if key != "" {
+			if lit, err := strconv.Unquote(goString(key)); err != nil || lit != key {
+				t.Fatalf("tag %q: key %q as Go %s", tag, key, goString(key))
+			}
+			if name != "Field" && !isValidTag(name) {
+				t.Fatalf("tag %q: name %q is not valid", tag, name)
+			}
+		}
+		typ := reflect.StructOf([]reflect.StructField{{Name: "Field", Type: reflect.TypeFor[int](), Tag: reflect.StructTag("json:" + strconv.Quote(tag))}})
+		if got := reflect.StructTag("json:" + strconv.Quote(tag)).Get("json"); got != tag {
+			t.Skipf("tag %q does not round-trip through a struct tag (%q)", tag, got)
+		}
+		for _, n := range []int{0, 7} {
+			v := reflect.New(typ).Elem()
+			v.Field(0).SetInt(int64(n))
+			b, err := json.Marshal(v.Interface())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "{" + key + strconv.Itoa(n) + "}"
+			if key == "" || (omit && n == 0) {
+				want = "{}"
+			}
+			if string(b) != want {
+				t.Fatalf("tag %q, field %d: encoding/json writes %s, esgen %s", tag, n, b, want)
+			}
+		}
+	})
 }

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/printer"
+	"go/token"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// The AppendJSON methods (eventsourcing.JSONAppender) esgen writes for the
+// events of the aggregates: for each struct type of the package that a
+// Replay method takes, and whose encoding by encoding/json can be told from
+// the source alone, a method appending exactly the bytes json.Marshal
+// returns. Every other event is listed, with the reason, in a comment at the
+// end of the generated file, and JSONCodec encodes it with encoding/json.
+
+// packageDecls is what esgen knows of the package-level declarations.
+type packageDecls struct {
+	types   map[string]typeDecl
+	names   map[string]bool            // every name declared in the package block
+	methods map[string]map[string]bool // method names by receiver base type
+}
+
+// typeDecl is a type declaration and the file holding it.
+type typeDecl struct {
+	spec *ast.TypeSpec
+	file *ast.File
+}
+
+func newPackageDecls(files []*ast.File) *packageDecls {
+	pk := &packageDecls{types: map[string]typeDecl{}, names: map[string]bool{}, methods: map[string]map[string]bool{}}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					pk.names[d.Name.Name] = true
+					continue
+				}
+				if len(d.Recv.List) != 1 {
+					continue
+				}
+				t := d.Recv.List[0].Type
+				if s, ok := t.(*ast.StarExpr); ok {
+					t = s.X
+				}
+				switch x := t.(type) {
+				case *ast.IndexExpr:
+					t = x.X
+				case *ast.IndexListExpr:
+					t = x.X
+				}
+				if id, ok := t.(*ast.Ident); ok {
+					if pk.methods[id.Name] == nil {
+						pk.methods[id.Name] = map[string]bool{}
+					}
+					pk.methods[id.Name][d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						pk.types[s.Name.Name] = typeDecl{spec: s, file: f}
+						pk.names[s.Name.Name] = true
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							pk.names[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return pk
+}
+
+// eventSet is the AppendJSON part of the generated file.
+type eventSet struct {
+	std      []string // standard packages it imports
+	encoders []encoder
+	skipped  []string // "Type: reason", for the events without AppendJSON
+}
+
+// encoder is the AppendJSON method of one event type.
+type encoder struct {
+	name   string
+	fields []jsonField
+	guard  string // the struct type as declared
+}
+
+// jsonField is a field encoding/json writes.
+type jsonField struct {
+	goName string
+	kind   string // the predeclared type
+	key    string // `"name":` as encoding/json writes it
+	omit   bool   // omitempty
+}
+
+// valueSize is the longest JSON encoding of a value of each type, strings
+// apart (their length plus 2).
+var valueSize = map[string]int{
+	"bool": len("false"),
+	"int":  20, "int8": 4, "int16": 6, "int32": 11, "int64": 20,
+	"uint": 20, "uint8": 3, "uint16": 5, "uint32": 10, "uint64": 20,
+	"string": 2,
+}
+
+// stackJSON is the size of the buffer on the stack AppendJSON writes into
+// when it is to allocate the result.
+const stackJSON = 256
+
+// appenders returns the AppendJSON methods for the events the Replay
+// methods of aggs take, and notes in used the imports their compile-time
+// checks need.
+func appenders(fset *token.FileSet, pk *packageDecls, aggs map[string]*aggregate, imports map[string]string, used map[string]bool) eventSet {
+	var set eventSet
+	seen := map[string]bool{}
+	var names []string
+	for _, a := range aggs {
+		for _, m := range a.replays {
+			if !seen[m.param] {
+				seen[m.param] = true
+				names = append(names, m.param)
+			}
+		}
+	}
+	slices.Sort(names)
+	guardUsed := map[string]bool{}
+	needsStrconv := false
+	for _, name := range names {
+		enc, reason := pk.encoder(fset, name)
+		if reason == "" {
+			reason = pk.guardImports(name, imports, guardUsed)
+		}
+		if reason != "" {
+			set.skipped = append(set.skipped, name+": "+reason)
+			continue
+		}
+		for _, f := range enc.fields {
+			needsStrconv = needsStrconv || f.kind != "string"
+		}
+		set.encoders = append(set.encoders, enc)
+	}
+	if needsStrconv {
+		if pk.names["strconv"] || (used["strconv"] && imports["strconv"] != "strconv") {
+			// The generated file could not import it under its name.
+			for _, enc := range set.encoders {
+				set.skipped = append(set.skipped, enc.name+": the package declares or imports another strconv")
+			}
+			slices.Sort(set.skipped)
+			return eventSet{skipped: set.skipped}
+		}
+		set.std = []string{"strconv"}
+	}
+	for name := range guardUsed {
+		used[name] = true
+	}
+	return set
+}
+
+// guardImports notes in refs the imports the declaration restating the
+// struct type name needs, or returns why the generated file cannot have
+// them: the names it gives its own imports, and those of the package's other
+// files (as for the Handle and Replay methods), must mean the same packages.
+func (pk *packageDecls) guardImports(name string, imports map[string]string, refs map[string]bool) string {
+	d := pk.types[name]
+	fileNames := importNames(d.file)
+	mine := map[string]bool{}
+	for _, fld := range d.spec.Type.(*ast.StructType).Fields.List {
+		noteImports(fld.Type, fileNames, mine)
+	}
+	fixed := map[string]string{"context": "context", "eventsourcing": esPath, "strconv": "strconv"}
+	var names []string
+	for n := range mine {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if want, ok := fixed[n]; (ok && fileNames[n] != want) || imports[n] != fileNames[n] {
+			return fmt.Sprintf("its file imports %s as %s, a name the generated file gives another package", fileNames[n], n)
+		}
+	}
+	for _, n := range names {
+		refs[n] = true
+	}
+	return ""
+}
+
+// predeclared are the types a field of an event with AppendJSON may have.
+var predeclared = []string{"string", "bool", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
+
+// encoder returns the AppendJSON method of the type name, or why it has
+// none.
+func (pk *packageDecls) encoder(fset *token.FileSet, name string) (encoder, string) {
+	d, ok := pk.types[name]
+	switch {
+	case strings.Contains(name, "["):
+		return encoder{}, "an instance of a generic type"
+	case !token.IsIdentifier(name) || !ok:
+		return encoder{}, "not a struct type declared in this package"
+	case d.spec.Assign.IsValid():
+		return encoder{}, "an alias"
+	case d.spec.TypeParams != nil:
+		return encoder{}, "has type parameters"
+	}
+	st, ok := d.spec.Type.(*ast.StructType)
+	if !ok {
+		return encoder{}, "not a struct type"
+	}
+	for _, m := range []string{"MarshalJSON", "MarshalText"} {
+		if pk.methods[name][m] {
+			return encoder{}, "has a " + m + " method"
+		}
+	}
+	if pk.methods[name]["AppendJSON"] {
+		return encoder{}, "has an AppendJSON method already"
+	}
+	if pk.methods[name]["appendJSON"] {
+		return encoder{}, "has an appendJSON method"
+	}
+	for _, imp := range d.file.Imports {
+		if imp.Name != nil && imp.Name.Name == "." {
+			return encoder{}, "its file dot-imports a package"
+		}
+	}
+	enc := encoder{name: name}
+	keys := map[string]string{} // JSON name -> field
+	for _, fld := range st.Fields.List {
+		if len(fld.Names) == 0 {
+			return encoder{}, "embeds " + exprString(fset, fld.Type)
+		}
+		tag := ""
+		if fld.Tag != nil {
+			raw, err := strconv.Unquote(fld.Tag.Value)
+			if err != nil {
+				return encoder{}, "a field tag does not unquote"
+			}
+			tag = reflect.StructTag(raw).Get("json")
+		}
+		for _, n := range fld.Names {
+			if n.Name == "AppendJSON" || n.Name == "appendJSON" {
+				return encoder{}, "has a field named " + n.Name
+			}
+			// As encoding/json (typeFields): unexported fields are left
+			// out, whatever their type.
+			if !n.IsExported() {
+				continue
+			}
+			jname, key, omit, reason := fieldKey(n.Name, tag)
+			if reason != "" {
+				return encoder{}, reason
+			}
+			if key == "" {
+				continue // tagged "-"
+			}
+			id, ok := fld.Type.(*ast.Ident)
+			if !ok || !slices.Contains(predeclared, id.Name) {
+				return encoder{}, fmt.Sprintf("field %s is %s", n.Name, exprString(fset, fld.Type))
+			}
+			if pk.names[id.Name] {
+				return encoder{}, fmt.Sprintf("field %s is %s, which the package redeclares", n.Name, id.Name)
+			}
+			if other, ok := keys[jname]; ok {
+				return encoder{}, fmt.Sprintf("fields %s and %s have the JSON name %q", other, n.Name, jname)
+			}
+			keys[jname] = n.Name
+			enc.fields = append(enc.fields, jsonField{goName: n.Name, kind: id.Name, key: key, omit: omit})
+		}
+	}
+	enc.guard = exprString(fset, st)
+	return enc, ""
+}
+
+// fieldKey returns how encoding/json (typeFields) names the exported field
+// goName whose json tag is tag: the name, the key it writes (`"name":`,
+// HTML-escaped; "" for a field tagged "-", which it leaves out) and whether
+// the field is omitempty; or the reason esgen does not know, for an option
+// other than omitempty.
+func fieldKey(goName, tag string) (name, key string, omit bool, reason string) {
+	if tag == "-" {
+		return "", "", false, ""
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "":
+		case "omitempty":
+			omit = true
+		default:
+			return "", "", false, fmt.Sprintf("field %s has the json option %q", goName, o)
+		}
+	}
+	if !isValidTag(name) {
+		name = goName
+	}
+	var esc bytes.Buffer
+	json.HTMLEscape(&esc, []byte(name)) // as encoding/json escapes a key (nameEscHTML)
+	return name, `"` + esc.String() + `":`, omit, ""
+}
+
+// isValidTag is encoding/json's test of a name in a json tag: a name it
+// refuses is replaced by the field's name.
+func isValidTag(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+			// Backslash and quote chars are reserved, but otherwise any
+			// punctuation chars are allowed in a tag name.
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
+
+func exprString(fset *token.FileSet, e ast.Expr) string {
+	var b bytes.Buffer
+	_ = printer.Fprint(&b, fset, e)
+	return b.String()
+}
+
+// goString returns s as a Go string literal.
+func goString(s string) string {
+	if strconv.CanBackquote(s) {
+		return "`" + s + "`"
+	}
+	return strconv.Quote(s)
+}
+
+func (set eventSet) render(b *bytes.Buffer) {
+	for _, enc := range set.encoders {
+		enc.render(b)
+	}
+	if len(set.skipped) > 0 {
+		b.WriteString("\n// esgen wrote no AppendJSON for these events, which JSONCodec encodes with\n// encoding/json:\n")
+		for _, s := range set.skipped {
+			fmt.Fprintf(b, "//   - %s\n", s)
+		}
+	}
+}
+
+func (enc encoder) render(b *bytes.Buffer) {
+	fmt.Fprintf(b, "\n// AppendJSON appends to dst the bytes json.Marshal returns for e\n// (eventsourcing.JSONAppender).\nfunc (e %s) AppendJSON(dst []byte) []byte {\n", enc.name)
+	if len(enc.fields) == 0 {
+		b.WriteString("\treturn append(dst, \"{}\"...)\n}\n")
+	} else {
+		size := len(enc.fields) + 1
+		var strs []string
+		for _, f := range enc.fields {
+			size += len(f.key) + valueSize[f.kind]
+			if f.kind == "string" {
+				strs = append(strs, "+len(e."+f.goName+")")
+			}
+		}
+		// Into an empty dst without room, the JSON is written on the stack
+		// and copied, so that the result is sized as json.Marshal sizes
+		// its own, not by the longest JSON the type may have.
+		fmt.Fprintf(b, `	if n := %d%s; cap(dst)-len(dst) < n {
+		if len(dst) == 0 && n <= %d {
+			var buf [%d]byte
+			return append(dst, e.appendJSON(buf[:0])...)
+		}
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
+	return e.appendJSON(dst)
+}
+
+// appendJSON is AppendJSON into a dst with room for it.
+func (e %s) appendJSON(dst []byte) []byte {
+`, size, strings.Join(strs, ""), stackJSON, stackJSON, enc.name)
+		// With a first field that may be left out, every field is written
+		// after a comma, and the first comma written becomes the brace.
+		delayed := enc.fields[0].omit
+		if delayed {
+			b.WriteString("\tstart := len(dst)\n")
+		}
+		for i, f := range enc.fields {
+			key := "," + f.key
+			if i == 0 && !delayed {
+				key = "{" + f.key
+			}
+			v := "e." + f.goName
+			var write string
+			switch f.kind {
+			case "string":
+				write = fmt.Sprintf("dst = eventsourcing.AppendJSONString(dst, %s)", v)
+			case "bool":
+				write = fmt.Sprintf("dst = strconv.AppendBool(dst, %s)", v)
+			case "int64":
+				write = fmt.Sprintf("dst = strconv.AppendInt(dst, %s, 10)", v)
+			case "uint64":
+				write = fmt.Sprintf("dst = strconv.AppendUint(dst, %s, 10)", v)
+			case "int", "int8", "int16", "int32":
+				write = fmt.Sprintf("dst = strconv.AppendInt(dst, int64(%s), 10)", v)
+			default:
+				write = fmt.Sprintf("dst = strconv.AppendUint(dst, uint64(%s), 10)", v)
+			}
+			switch {
+			case !f.omit:
+				fmt.Fprintf(b, "\tdst = append(dst, %s...)\n\t%s\n", goString(key), write)
+			case f.kind == "bool":
+				fmt.Fprintf(b, "\tif %s {\n\t\tdst = append(dst, %s...)\n\t}\n", v, goString(key+"true"))
+			case f.kind == "string":
+				fmt.Fprintf(b, "\tif %s != \"\" {\n\t\tdst = append(dst, %s...)\n\t\t%s\n\t}\n", v, goString(key), write)
+			default:
+				fmt.Fprintf(b, "\tif %s != 0 {\n\t\tdst = append(dst, %s...)\n\t\t%s\n\t}\n", v, goString(key), write)
+			}
+		}
+		if delayed {
+			b.WriteString("\tif len(dst) == start {\n\t\treturn append(dst, \"{}\"...)\n\t}\n\tdst[start] = '{'\n")
+		}
+		b.WriteString("\treturn append(dst, '}')\n}\n")
+	}
+	fmt.Fprintf(b, "\n// AppendJSON above encodes %s as declared here: when its fields or their\n// tags change, this stops compiling until esgen is rerun.\nvar _ %s = %s{}\n", enc.name, enc.name, enc.guard)
+}
