@@ -70,6 +70,15 @@ func TestJSONCodecAppender(t *testing.T) {
 			t.Errorf("%#v: %d AppendJSON calls, want %d", tc.v, countedCalls, tc.calls)
 		}
 	}
+	// The generated AppendJSON of the dispatchtest events is what the codec
+	// uses: one allocation, the bytes returned.
+	var e es.Event = dispatchtest.Deposited{Amount: 12, Reference: "ref-12"}
+	if _, ok := e.(es.JSONAppender); !ok {
+		t.Fatal("dispatchtest.Deposited has no AppendJSON: regenerate internal/dispatchtest")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.Marshal(e) }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
+	}
 }
 
 // AppendJSONString appends what json.Marshal writes for the string.

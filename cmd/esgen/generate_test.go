@@ -22,6 +22,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 		{dir: "internal/dispatchtest"},
 		{dir: "examples/counter", types: []string{"Counter"}},
 		{dir: "tools/bench/peers/internal/ours", types: []string{"GenAccount"}},
+		{dir: "cmd/esgen/internal/jsonappendtest"},
 	} {
 		dir := filepath.Join("..", "..", filepath.FromSlash(c.dir))
 		got, err := generate(dir, "esgen_dispatch.go", c.types)
