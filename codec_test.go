@@ -3,6 +3,7 @@ package eventsourcing_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +79,133 @@ func TestJSONCodecAppender(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = c.Marshal(e) }); n != 1 {
 		t.Errorf("%v allocations, want 1", n)
+	}
+}
+
+var countedDecodes int
+
+// DecodeJSON decodes as json.Unmarshal does, and counts the calls.
+func (c *counted) DecodeJSON(data []byte) error {
+	countedDecodes++
+	x, r := *c, es.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "N":
+			x.N = r.Int(64)
+		case "s":
+			x.S = r.Str()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(c)
+	}
+	*c = x
+	return nil
+}
+
+// unmarshals has both DecodeJSON and UnmarshalJSON; encoding/json calls
+// the latter.
+type unmarshals struct{ N int64 }
+
+func (u *unmarshals) DecodeJSON([]byte) error    { countedDecodes++; return nil }
+func (u *unmarshals) UnmarshalJSON([]byte) error { u.N = 99; return nil }
+
+// text has both DecodeJSON and UnmarshalText; encoding/json calls the
+// latter for a JSON string.
+type text struct{ N int64 }
+
+func (t *text) DecodeJSON([]byte) error    { countedDecodes++; return nil }
+func (t *text) UnmarshalText([]byte) error { t.N = 98; return nil }
+
+// JSONCodec.Unmarshal calls DecodeJSON for a non-nil pointer, and leaves
+// the value as encoding/json does; it leaves it to encoding/json for a nil
+// pointer, a type with UnmarshalJSON or UnmarshalText and a promoted
+// DecodeJSON.
+func TestJSONCodecDecoder(t *testing.T) {
+	for _, tc := range []struct {
+		v     any // a pointer to the value to decode into, or nil
+		data  string
+		calls int
+	}{
+		{&counted{N: 1, S: "old"}, `{"N":-5,"s":"a<b"}`, 1},
+		{&counted{N: 1, S: "old"}, ` { "s" : "x" } `, 1},
+		{&counted{N: 1, S: "old"}, `{"N":1.5,"s":"x"}`, 1}, // encoding/json, through DecodeJSON
+		{&counted{N: 1, S: "old"}, `{"n":2}`, 1},
+		{(*counted)(nil), `{"N":1}`, 0},
+		{&wrapped{counted{N: 1}, "x"}, `{"N":2,"Extra":"y"}`, 0},
+		{&unmarshals{N: 1}, `{"N":2}`, 0},
+		{&text{N: 1}, `"2"`, 0},
+		{&dispatchtest.Deposited{Amount: 1}, `{"Amount":-3,"Reference":"r"}`, 0},
+	} {
+		want := clone(tc.v)
+		werr := json.Unmarshal([]byte(tc.data), want)
+		got := clone(tc.v)
+		countedDecodes = 0
+		err := (es.JSONCodec{}).Unmarshal([]byte(tc.data), got)
+		if (err != nil) != (werr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%T %s: JSONCodec %+v, %v; encoding/json %+v, %v", tc.v, tc.data, got, err, want, werr)
+		}
+		if countedDecodes != tc.calls {
+			t.Errorf("%T %s: %d DecodeJSON calls, want %d", tc.v, tc.data, countedDecodes, tc.calls)
+		}
+	}
+	var c counted
+	if err := (es.JSONCodec{}).Unmarshal([]byte(`{"N":1}`), c); err == nil {
+		t.Error("JSONCodec decoded into a struct, not a pointer")
+	}
+}
+
+// clone returns a pointer to a copy of what p points to, or p if it is nil.
+func clone(p any) any {
+	v := reflect.ValueOf(p)
+	if v.IsNil() {
+		return p
+	}
+	c := reflect.New(v.Type().Elem())
+	c.Elem().Set(v.Elem())
+	return c.Interface()
+}
+
+// JSONObjectReader fails, rather than panics, when it is misused.
+func TestJSONObjectReaderMisuse(t *testing.T) {
+	data := []byte(`{"a":1,"b":"x"}`)
+	for name, use := range map[string]func(r *es.JSONObjectReader){
+		"value before Next":  func(r *es.JSONObjectReader) { r.Int(64) },
+		"Next twice":         func(r *es.JSONObjectReader) { r.Next(); r.Next() },
+		"two values":         func(r *es.JSONObjectReader) { r.Next(); r.Int(64); r.Int(64) },
+		"Int of 65 bits":     func(r *es.JSONObjectReader) { r.Next(); r.Int(65) },
+		"Int of -1 bits":     func(r *es.JSONObjectReader) { r.Next(); r.Int(-1) },
+		"Uint of 65 bits":    func(r *es.JSONObjectReader) { r.Next(); r.Uint(65) },
+		"Uint of -8 bits":    func(r *es.JSONObjectReader) { r.Next(); r.Uint(-8) },
+		"a number as string": func(r *es.JSONObjectReader) { r.Next(); r.Str() },
+		"Fail":               func(r *es.JSONObjectReader) { r.Next(); r.Fail() },
+	} {
+		r := es.ReadJSONObject(data)
+		use(&r)
+		for r.Next() {
+			r.Str()
+		}
+		if r.Done() || r.Key() != nil || r.Int(0) != 0 || r.Str() != "" || r.Bool() || r.Next() {
+			t.Errorf("%s: the reader did not fail", name)
+		}
+	}
+	r := es.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "a":
+			if r.Uint(1) != 1 {
+				t.Error("a 1-bit uint is not 1")
+			}
+		case "b":
+			if r.Str() != "x" {
+				t.Error("b is not x")
+			}
+		}
+	}
+	if !r.Done() || r.Next() || !r.Done() {
+		t.Error("the reader did not stay done")
 	}
 }
 
