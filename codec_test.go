@@ -168,6 +168,20 @@ func clone(p any) any {
 	return c.Interface()
 }
 
+// JSONCodec decodes a generated event of internal/dispatchtest through its
+// DecodeJSON: one allocation, the string, where encoding/json takes more.
+func TestJSONCodecDecodeJSONAllocations(t *testing.T) {
+	data := []byte(`{"Amount":12,"Reference":"ref-12345"}`)
+	e := new(dispatchtest.Deposited)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := (es.JSONCodec{}).Unmarshal(data, e); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 || *e != (dispatchtest.Deposited{Amount: 12, Reference: "ref-12345"}) {
+		t.Errorf("%+v, %v allocations, want 1", *e, n)
+	}
+}
+
 // JSONObjectReader fails, rather than panics, when it is misused.
 func TestJSONObjectReaderMisuse(t *testing.T) {
 	data := []byte(`{"a":1,"b":"x"}`)
@@ -242,6 +256,39 @@ func BenchmarkJSONCodecMarshal(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := (es.JSONCodec{}).Marshal(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkJSONCodecUnmarshal decodes a small event with encoding/json and
+// through JSONCodec, which uses its generated DecodeJSON.
+func BenchmarkJSONCodecUnmarshal(b *testing.B) {
+	data := []byte(`{"Amount":1,"Reference":"ref-00000001"}`)
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e dispatchtest.Deposited
+			if err := json.Unmarshal(data, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("JSONCodec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e dispatchtest.Deposited
+			if err := (es.JSONCodec{}).Unmarshal(data, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		e := new(dispatchtest.Deposited)
+		for b.Loop() {
+			if err := e.DecodeJSON(data); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -14,12 +15,15 @@ import (
 	"unicode"
 )
 
-// The AppendJSON methods (eventsourcing.JSONAppender) esgen writes for the
-// events of the aggregates: for each struct type of the package that a
-// Replay method takes, and whose encoding by encoding/json can be told from
-// the source alone, a method appending exactly the bytes json.Marshal
-// returns. Every other event is listed, with the reason, in a comment at the
-// end of the generated file, and JSONCodec encodes it with encoding/json.
+// The AppendJSON and DecodeJSON methods (eventsourcing.JSONAppender and
+// JSONDecoder) esgen writes for the events of the aggregates: for each
+// struct type of the package that a Replay method takes, and whose encoding
+// and decoding by encoding/json can be told from the source alone, a method
+// appending exactly the bytes json.Marshal returns, and one decoding the
+// plain form of those bytes (any whitespace, keys in any order) as
+// json.Unmarshal does, which hands any other input to json.Unmarshal. Every
+// other event is listed, with the reason, in a comment at the end of the
+// generated file, and JSONCodec encodes and decodes it with encoding/json.
 
 // packageDecls is what esgen knows of the package-level declarations.
 type packageDecls struct {
@@ -81,24 +85,25 @@ func newPackageDecls(files []*ast.File) *packageDecls {
 	return pk
 }
 
-// eventSet is the AppendJSON part of the generated file.
+// eventSet is the AppendJSON and DecodeJSON part of the generated file.
 type eventSet struct {
 	std      []string // standard packages it imports
 	encoders []encoder
-	skipped  []string // "Type: reason", for the events without AppendJSON
+	skipped  []string // "Type: reason", for the events without the methods
 }
 
-// encoder is the AppendJSON method of one event type.
+// encoder is the AppendJSON and DecodeJSON methods of one event type.
 type encoder struct {
 	name   string
 	fields []jsonField
 	guard  string // the struct type as declared
 }
 
-// jsonField is a field encoding/json writes.
+// jsonField is a field encoding/json writes and reads.
 type jsonField struct {
 	goName string
 	kind   string // the predeclared type
+	name   string // its JSON name, the key encoding/json matches exactly
 	key    string // `"name":` as encoding/json writes it
 	omit   bool   // omitempty
 }
@@ -116,8 +121,8 @@ var valueSize = map[string]int{
 // when it is to allocate the result.
 const stackJSON = 256
 
-// appenders returns the AppendJSON methods for the events the Replay
-// methods of aggs take, and notes in used the imports their compile-time
+// appenders returns the AppendJSON and DecodeJSON methods for the events
+// the Replay methods of aggs take, and notes in used the imports their compile-time
 // checks need.
 func appenders(fset *token.FileSet, pk *packageDecls, aggs map[string]*aggregate, imports map[string]string, used map[string]bool) eventSet {
 	var set eventSet
@@ -193,11 +198,12 @@ func (pk *packageDecls) guardImports(name string, imports map[string]string, ref
 	return ""
 }
 
-// predeclared are the types a field of an event with AppendJSON may have.
+// predeclared are the types a field of an event with AppendJSON and
+// DecodeJSON may have.
 var predeclared = []string{"string", "bool", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64"}
 
-// encoder returns the AppendJSON method of the type name, or why it has
-// none.
+// encoder returns the AppendJSON and DecodeJSON methods of the type name,
+// or why it has none.
 func (pk *packageDecls) encoder(fset *token.FileSet, name string) (encoder, string) {
 	d, ok := pk.types[name]
 	switch {
@@ -214,13 +220,18 @@ func (pk *packageDecls) encoder(fset *token.FileSet, name string) (encoder, stri
 	if !ok {
 		return encoder{}, "not a struct type"
 	}
-	for _, m := range []string{"MarshalJSON", "MarshalText"} {
-		if pk.methods[name][m] {
-			return encoder{}, "has a " + m + " method"
+	// encoding/json would call the first four (and JSONCodec then ignores
+	// AppendJSON or DecodeJSON); the others would clash.
+	for _, m := range []string{"a MarshalJSON", "a MarshalText", "an UnmarshalJSON", "an UnmarshalText"} {
+		if _, method, _ := strings.Cut(m, " "); pk.methods[name][method] {
+			return encoder{}, "has " + m + " method"
 		}
 	}
 	if pk.methods[name]["AppendJSON"] {
 		return encoder{}, "has an AppendJSON method already"
+	}
+	if pk.methods[name]["DecodeJSON"] {
+		return encoder{}, "has a DecodeJSON method already"
 	}
 	if pk.methods[name]["appendJSON"] {
 		return encoder{}, "has an appendJSON method"
@@ -245,7 +256,7 @@ func (pk *packageDecls) encoder(fset *token.FileSet, name string) (encoder, stri
 			tag = reflect.StructTag(raw).Get("json")
 		}
 		for _, n := range fld.Names {
-			if n.Name == "AppendJSON" || n.Name == "appendJSON" {
+			if n.Name == "AppendJSON" || n.Name == "appendJSON" || n.Name == "DecodeJSON" {
 				return encoder{}, "has a field named " + n.Name
 			}
 			// As encoding/json (typeFields): unexported fields are left
@@ -271,7 +282,7 @@ func (pk *packageDecls) encoder(fset *token.FileSet, name string) (encoder, stri
 				return encoder{}, fmt.Sprintf("fields %s and %s have the JSON name %q", other, n.Name, jname)
 			}
 			keys[jname] = n.Name
-			enc.fields = append(enc.fields, jsonField{goName: n.Name, kind: id.Name, key: key, omit: omit})
+			enc.fields = append(enc.fields, jsonField{goName: n.Name, kind: id.Name, name: jname, key: key, omit: omit})
 		}
 	}
 	enc.guard = exprString(fset, st)
@@ -342,7 +353,7 @@ func (set eventSet) render(b *bytes.Buffer) {
 		enc.render(b)
 	}
 	if len(set.skipped) > 0 {
-		b.WriteString("\n// esgen wrote no AppendJSON for these events, which JSONCodec encodes with\n// encoding/json:\n")
+		b.WriteString("\n// esgen wrote no AppendJSON or DecodeJSON for these events, which JSONCodec\n// encodes and decodes with encoding/json:\n")
 		for _, s := range set.skipped {
 			fmt.Fprintf(b, "//   - %s\n", s)
 		}
@@ -421,5 +432,43 @@ func (e %s) appendJSON(dst []byte) []byte {
 		}
 		b.WriteString("\treturn append(dst, '}')\n}\n")
 	}
-	fmt.Fprintf(b, "\n// AppendJSON above encodes %s as declared here: when its fields or their\n// tags change, this stops compiling until esgen is rerun.\nvar _ %s = %s{}\n", enc.name, enc.name, enc.guard)
+	enc.renderDecode(b)
+	fmt.Fprintf(b, "\n// AppendJSON and DecodeJSON above handle %s as declared here: when its\n// fields or their tags change, this stops compiling until esgen is rerun.\nvar _ %s = %s{}\n", enc.name, enc.name, enc.guard)
+}
+
+// renderDecode writes the DecodeJSON method: the fields present in the
+// object are read into a copy of the value, stored once the whole object
+// was read; anything JSONObjectReader does not read, a key that is not
+// exactly the JSON name of a field included, goes to json.Unmarshal.
+func (enc encoder) renderDecode(b *bytes.Buffer) {
+	fmt.Fprintf(b, `
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *%s) DecodeJSON(data []byte) error {
+`, enc.name)
+	if len(enc.fields) == 0 {
+		b.WriteString("\tr := eventsourcing.ReadJSONObject(data)\n\tif r.Next() || !r.Done() {\n\t\treturn r.Unmarshal(e)\n\t}\n\treturn nil\n}\n")
+		return
+	}
+	b.WriteString("\tx, r := *e, eventsourcing.ReadJSONObject(data)\n\tfor r.Next() {\n\t\tswitch string(r.Key()) {\n")
+	for _, f := range enc.fields {
+		read := "r.Str()"
+		switch f.kind {
+		case "string":
+		case "bool":
+			read = "r.Bool()"
+		default: // r.Int(bits) or r.Uint(bits), 0 bits for int and uint
+			method, bits := "Int", strings.TrimPrefix(f.kind, "int")
+			if strings.HasPrefix(f.kind, "uint") {
+				method, bits = "Uint", strings.TrimPrefix(f.kind, "uint")
+			}
+			read = fmt.Sprintf("r.%s(%s)", method, cmp.Or(bits, "0"))
+			if bits != "64" {
+				read = fmt.Sprintf("%s(%s)", f.kind, read)
+			}
+		}
+		fmt.Fprintf(b, "\t\tcase %q:\n\t\t\tx.%s = %s\n", f.name, f.goName, read)
+	}
+	b.WriteString("\t\tdefault:\n\t\t\tr.Fail()\n\t\t}\n\t}\n\tif !r.Done() {\n\t\treturn r.Unmarshal(e)\n\t}\n\t*e = x\n\treturn nil\n}\n")
 }

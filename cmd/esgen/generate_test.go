@@ -102,9 +102,9 @@ type Plain struct{ N int }
 	}
 }
 
-// AppendJSON is written for the events of the aggregates esgen is asked
-// for, and not where the package's declarations could make it wrong or
-// not compile. (What it writes is compared with encoding/json by the tests
+// AppendJSON and DecodeJSON are written for the events of the aggregates
+// esgen is asked for, and not where the package's declarations could make
+// them wrong or not compile. (What it writes is compared with encoding/json by the tests
 // of internal/jsonappendtest.)
 func TestAppendJSONWhere(t *testing.T) {
 	gen := func(src string, only ...string) string {
@@ -141,6 +141,7 @@ func (t *Till) ReplayRung(e Rung)    {}
 `
 	src := gen(head, "Cart")
 	for _, want := range []string{"func (e Added) AppendJSON(dst []byte) []byte {", "\ttime \"time\"\n", "\t\"strconv\"\n",
+		"func (e *Added) DecodeJSON(data []byte) error {", "\t\tcase \"N\":\n\t\t\tx.N = r.Int(64)\n",
 		"var _ Added = struct {\n\tN  int64\n\tat time.Time\n}{}"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("generated code lacks %q:\n%s", want, src)
@@ -155,9 +156,12 @@ func (t *Till) ReplayRung(e Rung)    {}
 		"func (Added) MarshalText() ([]byte, error) { return nil, nil }": "Added: has a MarshalText method",
 		"func (*Added) AppendJSON(b []byte) []byte { return b }":         "Added: has an AppendJSON method already",
 		"func (Added) appendJSON() {}":                                   "Added: has an appendJSON method",
+		"func (*Added) UnmarshalJSON([]byte) error { return nil }":       "Added: has an UnmarshalJSON method",
+		"func (*Added) UnmarshalText([]byte) error { return nil }":       "Added: has an UnmarshalText method",
+		"func (*Added) DecodeJSON([]byte) error { return nil }":          "Added: has a DecodeJSON method already",
 	} {
 		src := gen(head+decl+"\n", "Cart")
-		if strings.Contains(src, "AppendJSON(dst") || !strings.Contains(src, "//   - "+reason+"\n") {
+		if strings.Contains(src, "AppendJSON(dst") || strings.Contains(src, "DecodeJSON(data") || !strings.Contains(src, "//   - "+reason+"\n") {
 			t.Errorf("with %s: generated code has AppendJSON, or lacks the reason %q:\n%s", decl, reason, src)
 		}
 	}

@@ -54,8 +54,28 @@ func (e Incremented) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Incremented as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Incremented) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "by":
+			x.By = r.Int(64)
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Incremented as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Incremented = struct {
 	By int64 `json:"by"`
 }{}

@@ -189,8 +189,50 @@ func (e Kinds) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Kinds as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Kinds) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "S":
+			x.S = r.Str()
+		case "B":
+			x.B = r.Bool()
+		case "I":
+			x.I = int(r.Int(0))
+		case "I8":
+			x.I8 = int8(r.Int(8))
+		case "I16":
+			x.I16 = int16(r.Int(16))
+		case "I32":
+			x.I32 = int32(r.Int(32))
+		case "I64":
+			x.I64 = r.Int(64)
+		case "U":
+			x.U = uint(r.Uint(0))
+		case "U8":
+			x.U8 = uint8(r.Uint(8))
+		case "U16":
+			x.U16 = uint16(r.Uint(16))
+		case "U32":
+			x.U32 = uint32(r.Uint(32))
+		case "U64":
+			x.U64 = r.Uint(64)
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Kinds as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Kinds = struct {
 	S   string
 	B   bool
@@ -239,8 +281,36 @@ func (e Mixed) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Mixed as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Mixed) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "A":
+			x.A = r.Int(64)
+		case "b":
+			x.B = r.Str()
+		case "C":
+			x.C = r.Bool()
+		case "d":
+			x.D = uint32(r.Uint(32))
+		case "E":
+			x.E = r.Bool()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Mixed as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Mixed = struct {
 	A int64
 	B string `json:"b,omitempty"`
@@ -255,8 +325,19 @@ func (e Nothing) AppendJSON(dst []byte) []byte {
 	return append(dst, "{}"...)
 }
 
-// AppendJSON above encodes Nothing as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Nothing) DecodeJSON(data []byte) error {
+	r := eventsourcing.ReadJSONObject(data)
+	if r.Next() || !r.Done() {
+		return r.Unmarshal(e)
+	}
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Nothing as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Nothing = struct{}{}
 
 // AppendJSON appends to dst the bytes json.Marshal returns for e
@@ -308,8 +389,40 @@ func (e OmitAll) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes OmitAll as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *OmitAll) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "S":
+			x.S = r.Str()
+		case "b":
+			x.B = r.Bool()
+		case "i":
+			x.I = int(r.Int(0))
+		case "I8":
+			x.I8 = int8(r.Int(8))
+		case "u64":
+			x.U64 = r.Uint(64)
+		case "t":
+			x.T = r.Str()
+		case "C":
+			x.C = r.Bool()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle OmitAll as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ OmitAll = struct {
 	S   string `json:",omitempty"`
 	B   bool   `json:"b,omitempty"`
@@ -326,8 +439,19 @@ func (e OnlyHidden) AppendJSON(dst []byte) []byte {
 	return append(dst, "{}"...)
 }
 
-// AppendJSON above encodes OnlyHidden as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *OnlyHidden) DecodeJSON(data []byte) error {
+	r := eventsourcing.ReadJSONObject(data)
+	if r.Next() || !r.Done() {
+		return r.Unmarshal(e)
+	}
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle OnlyHidden as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ OnlyHidden = struct {
 	x int
 	Y string `json:"-"`
@@ -355,8 +479,30 @@ func (e Plain) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Plain as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Plain) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "Amount":
+			x.Amount = r.Int(64)
+		case "Reference":
+			x.Reference = r.Str()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Plain as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Plain = struct {
 	Amount    int64
 	Reference string
@@ -386,8 +532,30 @@ func (e Pointed) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Pointed as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Pointed) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "id":
+			x.ID = r.Uint(64)
+		case "note":
+			x.Note = r.Str()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Pointed as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Pointed = struct {
 	ID   uint64 `json:"id"`
 	Note string `json:"note,omitempty"`
@@ -447,8 +615,58 @@ func (e Tagged) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Tagged as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Tagged) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "renamed":
+			x.Renamed = r.Str()
+		case "-":
+			x.Dash = int(r.Int(0))
+		case "a<b>&c":
+			x.HTML = r.Str()
+		case "with space":
+			x.Space = int(r.Int(0))
+		case "!#$%()*+-./:;=?@[]^_{|}~":
+			x.Punct = int(r.Int(0))
+		case "Quote":
+			x.Quote = int(r.Int(0))
+		case "Backslash":
+			x.Backslash = int(r.Int(0))
+		case "naïve_ключ":
+			x.Unicode = r.Str()
+		case "123":
+			x.Digits = int(r.Int(0))
+		case "Empty":
+			x.Empty = int(r.Int(0))
+		case "eo":
+			x.EmptyOpt = int(r.Int(0))
+		case "NoJSON":
+			x.NoJSON = int(r.Int(0))
+		case "other":
+			x.Other = int(r.Int(0))
+		case " ":
+			x.Separator = r.Bool()
+		case "A":
+			x.A = int32(r.Int(32))
+		case "B":
+			x.B = int32(r.Int(32))
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Tagged as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Tagged = struct {
 	Renamed   string  `json:"renamed"`
 	Dash      int     `json:"-,"`
@@ -471,8 +689,8 @@ var _ Tagged = struct {
 	_         int
 }{}
 
-// esgen wrote no AppendJSON for these events, which JSONCodec encodes with
-// encoding/json:
+// esgen wrote no AppendJSON or DecodeJSON for these events, which JSONCodec
+// encodes and decodes with encoding/json:
 //   - Duplicate: fields A and B have the JSON name "A"
 //   - Embedded: embeds Plain
 //   - FieldClash: has a field named AppendJSON

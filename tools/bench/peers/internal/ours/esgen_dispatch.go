@@ -64,8 +64,30 @@ func (e Deposited) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Deposited as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Deposited) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "Amount":
+			x.Amount = r.Int(64)
+		case "Reference":
+			x.Reference = r.Str()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Deposited as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Deposited = struct {
 	Amount    int64
 	Reference string
@@ -93,8 +115,30 @@ func (e Withdrawn) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// AppendJSON above encodes Withdrawn as declared here: when its fields or their
-// tags change, this stops compiling until esgen is rerun.
+// DecodeJSON leaves *e as json.Unmarshal(data, e) would, and fails when it
+// would (eventsourcing.JSONDecoder): it reads the plain form of what
+// AppendJSON writes, and hands anything else to encoding/json.
+func (e *Withdrawn) DecodeJSON(data []byte) error {
+	x, r := *e, eventsourcing.ReadJSONObject(data)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "Amount":
+			x.Amount = r.Int(64)
+		case "Reference":
+			x.Reference = r.Str()
+		default:
+			r.Fail()
+		}
+	}
+	if !r.Done() {
+		return r.Unmarshal(e)
+	}
+	*e = x
+	return nil
+}
+
+// AppendJSON and DecodeJSON above handle Withdrawn as declared here: when its
+// fields or their tags change, this stops compiling until esgen is rerun.
 var _ Withdrawn = struct {
 	Amount    int64
 	Reference string
