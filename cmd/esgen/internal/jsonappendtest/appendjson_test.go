@@ -25,7 +25,8 @@ var eligible = []any{
 // AppendJSON of Plain, promoted).
 var ineligible = []any{
 	Float{}, Time{}, Named{}, Pointer{}, Slice{}, Map{}, StringOpt{}, OmitZero{},
-	UnknownOpt{}, MarshalJSON{}, MarshalText{}, Duplicate{}, Generic[int]{}, NotStruct(""), FieldClash{},
+	UnknownOpt{}, MarshalJSON{}, MarshalText{}, UnmarshalJSON{}, UnmarshalText{}, Duplicate{}, Generic[int]{},
+	NotStruct(""), FieldClash{}, DecodeClash{},
 }
 
 func TestWhichEventsAppend(t *testing.T) {

@@ -112,6 +112,14 @@ func (a *Ledger) DispatchEvent(e eventsourcing.Event) bool {
 		a.ReplayMarshalText(e)
 	case *MarshalText:
 		a.ReplayMarshalText(*e)
+	case UnmarshalJSON:
+		a.ReplayUnmarshalJSON(e)
+	case *UnmarshalJSON:
+		a.ReplayUnmarshalJSON(*e)
+	case UnmarshalText:
+		a.ReplayUnmarshalText(e)
+	case *UnmarshalText:
+		a.ReplayUnmarshalText(*e)
 	case Duplicate:
 		a.ReplayDuplicate(e)
 	case *Duplicate:
@@ -128,10 +136,18 @@ func (a *Ledger) DispatchEvent(e eventsourcing.Event) bool {
 		a.ReplayFieldClash(e)
 	case *FieldClash:
 		a.ReplayFieldClash(*e)
+	case DecodeClash:
+		a.ReplayDecodeClash(e)
+	case *DecodeClash:
+		a.ReplayDecodeClash(*e)
 	case HandWritten:
 		a.ReplayHandWritten(e)
 	case *HandWritten:
 		a.ReplayHandWritten(*e)
+	case HandDecoded:
+		a.ReplayHandDecoded(e)
+	case *HandDecoded:
+		a.ReplayHandDecoded(*e)
 	case time.Duration:
 		a.ReplayDuration(e)
 	case *time.Duration:
@@ -691,11 +707,13 @@ var _ Tagged = struct {
 
 // esgen wrote no AppendJSON or DecodeJSON for these events, which JSONCodec
 // encodes and decodes with encoding/json:
+//   - DecodeClash: has a field named DecodeJSON
 //   - Duplicate: fields A and B have the JSON name "A"
 //   - Embedded: embeds Plain
 //   - FieldClash: has a field named AppendJSON
 //   - Float: field Price is float64
 //   - Generic[int]: an instance of a generic type
+//   - HandDecoded: has a DecodeJSON method already
 //   - HandWritten: has an AppendJSON method already
 //   - Map: field M is map[string]int
 //   - MarshalJSON: has a MarshalJSON method
@@ -708,4 +726,6 @@ var _ Tagged = struct {
 //   - StringOpt: field N has the json option "string"
 //   - Time: field At is time.Time
 //   - UnknownOpt: field N has the json option "omitEmpty"
+//   - UnmarshalJSON: has an UnmarshalJSON method
+//   - UnmarshalText: has an UnmarshalText method
 //   - time.Duration: not a struct type declared in this package

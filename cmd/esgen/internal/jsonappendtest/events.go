@@ -1,7 +1,8 @@
 // Package jsonappendtest holds aggregates whose events cover what cmd/esgen
-// writes an AppendJSON method for and what it leaves to encoding/json. Its
-// esgen_dispatch.go is regenerated and compared by the tests of cmd/esgen;
-// the tests here compare every generated AppendJSON with json.Marshal.
+// writes AppendJSON and DecodeJSON methods for and what it leaves to
+// encoding/json. Its esgen_dispatch.go is regenerated and compared by the
+// tests of cmd/esgen; the tests here compare every generated AppendJSON with
+// json.Marshal, and every generated DecodeJSON with json.Unmarshal.
 package jsonappendtest
 
 import (
@@ -24,7 +25,7 @@ type Audit struct {
 	N                int
 }
 
-// Events esgen writes AppendJSON for.
+// Events esgen writes AppendJSON and DecodeJSON for.
 type (
 	// Plain is the usual small event.
 	Plain struct {
@@ -129,17 +130,22 @@ type (
 	UnknownOpt struct {
 		N int `json:",omitEmpty"`
 	}
-	MarshalJSON struct{ N int }
-	MarshalText struct{ N int }
-	Duplicate   struct {
+	MarshalJSON   struct{ N int }
+	MarshalText   struct{ N int }
+	UnmarshalJSON struct{ N int }
+	UnmarshalText struct{ N int }
+	Duplicate     struct {
 		A int
 		B int `json:"A"`
 	}
 	Generic[T any] struct{ V T }
 	NotStruct      string
 	FieldClash     struct{ AppendJSON int }
+	DecodeClash    struct{ DecodeJSON int }
 	// HandWritten has its own AppendJSON, which esgen keeps.
 	HandWritten struct{ N int }
+	// HandDecoded has its own DecodeJSON, which esgen keeps.
+	HandDecoded struct{ N int }
 )
 
 // Cents is a named integer type.
