@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
@@ -18,10 +21,10 @@ type counted struct {
 	S string `json:"s,omitempty"`
 }
 
-var countedCalls int
+var countedCalls atomic.Int64
 
 func (c counted) AppendJSON(dst []byte) []byte {
-	countedCalls++
+	countedCalls.Add(1)
 	dst = append(dst, `{"N":`...)
 	dst = strconv.AppendInt(dst, c.N, 10)
 	if c.S != "" {
@@ -61,14 +64,14 @@ func TestJSONCodecAppender(t *testing.T) {
 		{dispatchtest.Deposited{Amount: -1, Reference: "ref\u2028<&>\xff"}, 0},
 		{&dispatchtest.Withdrawn{Amount: 1 << 40, Reference: "r"}, 0},
 	} {
-		countedCalls = 0
+		countedCalls.Store(0)
 		got, err := c.Marshal(tc.v)
 		want, werr := json.Marshal(tc.v)
 		if err != nil || werr != nil || !bytes.Equal(got, want) {
 			t.Errorf("%#v: JSONCodec %s, %v; encoding/json %s, %v", tc.v, got, err, want, werr)
 		}
-		if countedCalls != tc.calls {
-			t.Errorf("%#v: %d AppendJSON calls, want %d", tc.v, countedCalls, tc.calls)
+		if n := countedCalls.Load(); n != int64(tc.calls) {
+			t.Errorf("%#v: %d AppendJSON calls, want %d", tc.v, n, tc.calls)
 		}
 	}
 	// The generated AppendJSON of the dispatchtest events is what the codec
@@ -82,11 +85,11 @@ func TestJSONCodecAppender(t *testing.T) {
 	}
 }
 
-var countedDecodes int
+var countedDecodes atomic.Int64
 
 // DecodeJSON decodes as json.Unmarshal does, and counts the calls.
 func (c *counted) DecodeJSON(data []byte) error {
-	countedDecodes++
+	countedDecodes.Add(1)
 	x, r := *c, es.ReadJSONObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
@@ -109,14 +112,14 @@ func (c *counted) DecodeJSON(data []byte) error {
 // the latter.
 type unmarshals struct{ N int64 }
 
-func (u *unmarshals) DecodeJSON([]byte) error    { countedDecodes++; return nil }
+func (u *unmarshals) DecodeJSON([]byte) error    { countedDecodes.Add(1); return nil }
 func (u *unmarshals) UnmarshalJSON([]byte) error { u.N = 99; return nil }
 
 // text has both DecodeJSON and UnmarshalText; encoding/json calls the
 // latter for a JSON string.
 type text struct{ N int64 }
 
-func (t *text) DecodeJSON([]byte) error    { countedDecodes++; return nil }
+func (t *text) DecodeJSON([]byte) error    { countedDecodes.Add(1); return nil }
 func (t *text) UnmarshalText([]byte) error { t.N = 98; return nil }
 
 // JSONCodec.Unmarshal calls DecodeJSON for a non-nil pointer, and leaves
@@ -142,13 +145,13 @@ func TestJSONCodecDecoder(t *testing.T) {
 		want := clone(tc.v)
 		werr := json.Unmarshal([]byte(tc.data), want)
 		got := clone(tc.v)
-		countedDecodes = 0
+		countedDecodes.Store(0)
 		err := (es.JSONCodec{}).Unmarshal([]byte(tc.data), got)
 		if (err != nil) != (werr != nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("%T %s: JSONCodec %+v, %v; encoding/json %+v, %v", tc.v, tc.data, got, err, want, werr)
 		}
-		if countedDecodes != tc.calls {
-			t.Errorf("%T %s: %d DecodeJSON calls, want %d", tc.v, tc.data, countedDecodes, tc.calls)
+		if n := countedDecodes.Load(); n != int64(tc.calls) {
+			t.Errorf("%T %s: %d DecodeJSON calls, want %d", tc.v, tc.data, n, tc.calls)
 		}
 	}
 	var c counted
@@ -180,6 +183,59 @@ func TestJSONCodecDecodeJSONAllocations(t *testing.T) {
 	}); n != 1 || *e != (dispatchtest.Deposited{Amount: 12, Reference: "ref-12345"}) {
 		t.Errorf("%+v, %v allocations, want 1", *e, n)
 	}
+}
+
+// many has AppendJSON, and manyMarshals MarshalJSON too, which JSONCodec
+// calls instead: with their instances (kinds), more types than JSONCodec's
+// cache of them has slots, so that some share one.
+type (
+	many[T any]         struct{ N int }
+	manyMarshals[T any] struct{ N int }
+)
+
+func (m many[T]) AppendJSON(dst []byte) []byte {
+	return append(strconv.AppendInt(append(dst, `{"N":`...), int64(m.N), 10), '}')
+}
+func (m manyMarshals[T]) AppendJSON(dst []byte) []byte { return append(dst, `"appended"`...) }
+func (m manyMarshals[T]) MarshalJSON() ([]byte, error) { return []byte(`"marshalled"`), nil }
+
+func kinds[T any]() []any {
+	return []any{many[T]{}, manyMarshals[T]{}, many[*T]{}, manyMarshals[*T]{}, many[[]T]{}, manyMarshals[[]T]{},
+		many[[1]T]{}, manyMarshals[[1]T]{}}
+}
+
+// JSONCodec's cache of which types' AppendJSON and DecodeJSON it may call
+// gives each type its own answer, also when goroutines share it (run with
+// -race).
+func TestJSONCodecTypeCache(t *testing.T) {
+	decoded := []any{&counted{N: 1}, &wrapped{counted{N: 1}, "x"}, &unmarshals{N: 1}, &text{N: 1},
+		&dispatchtest.Deposited{Amount: 1}, &dispatchtest.Withdrawn{Amount: 1}}
+	encoded := slices.Concat(kinds[int](), kinds[int8](), kinds[int16](), kinds[int32](), kinds[int64](),
+		kinds[uint](), kinds[uint8](), kinds[uint16](), kinds[uint32](), kinds[string]())
+	data := []byte(`{"N":2,"Extra":"y","Amount":3}`)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				v := decoded[(g+i)%len(decoded)]
+				got, want := clone(v), clone(v)
+				err := (es.JSONCodec{}).Unmarshal(data, got)
+				werr := json.Unmarshal(data, want)
+				if (err != nil) != (werr != nil) || !reflect.DeepEqual(got, want) {
+					t.Errorf("%T: JSONCodec %+v, %v; encoding/json %+v, %v", v, got, err, want, werr)
+					return
+				}
+				e := encoded[(g*7+i)%len(encoded)]
+				b, err := (es.JSONCodec{}).Marshal(e)
+				wb, werr := json.Marshal(e)
+				if err != nil || werr != nil || !bytes.Equal(b, wb) {
+					t.Errorf("%T: JSONCodec %s, %v; encoding/json %s, %v", e, b, err, wb, werr)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // JSONObjectReader fails, rather than panics, when it is misused.
