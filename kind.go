@@ -72,12 +72,17 @@ func (k *Kind[A]) AggregateType() string {
 // after Initialize and AutomaticWireup. Like Initialize it resets
 // everything a's AggregateBase held before, so an instance can be reused
 // for another key; an invalid key is reported by the first call that needs
-// it. Bind fails with ErrNotInitialized if a is nil.
+// it. Bind fails with ErrNotInitialized if a is nil or k was not made by
+// NewKind.
 func (k *Kind[A]) Bind(a A, key string) error {
-	var s any = a
-	if v := reflect.ValueOf(s); v.Kind() != reflect.Pointer || v.IsNil() {
-		return fmt.Errorf("%w: Bind needs a non-nil %s", ErrNotInitialized, reflect.TypeFor[A]())
+	var zero A
+	if k.b.wiring == nil || any(a) == any(zero) { // NewKind made sure that A is a pointer: comparable
+		return fmt.Errorf("%w: Bind needs a non-nil %s and a Kind made by NewKind", ErrNotInitialized, reflect.TypeFor[A]())
 	}
-	*a.aggregateBase() = AggregateBase{key: key, kind: &k.b, subject: s}
+	b := a.aggregateBase()
+	if b.kind != nil || b.run != nil || b.subject != nil || b.flags != 0 {
+		*b = AggregateBase{} // a reused instance
+	}
+	b.key, b.kind, b.subject = key, &k.b, a // field by field: no copy of a whole struct, with its write barriers
 	return nil
 }

@@ -139,11 +139,15 @@ func TestNewKindErrors(t *testing.T) {
 		t.Errorf("empty key: %v", err)
 	}
 	var zero es.Kind[*Account]
-	if err := zero.Bind(a, "k"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Handle(context.Background(), Deposit{Amount: 1}); !errors.Is(err, es.ErrNotInitialized) {
+	if err := zero.Bind(a, "k"); !errors.Is(err, es.ErrNotInitialized) {
 		t.Errorf("zero Kind: %v", err)
+	}
+	var zeroValue es.Kind[ValueAggregate] // A is not a pointer: no panic either
+	if err := zeroValue.Bind(ValueAggregate{}, "k"); !errors.Is(err, es.ErrNotInitialized) {
+		t.Errorf("zero Kind of a value type: %v", err)
+	}
+	if _, err := es.NewKind[ValueAggregate](reg, store); !errors.Is(err, es.ErrInvalidWireup) {
+		t.Errorf("NewKind of a value type: %v", err)
 	}
 }
 
@@ -165,4 +169,11 @@ func TestKindBindAllocations(t *testing.T) {
 		t.Fatalf("a new bound instance allocates %.0f times, want 1", allocs)
 	}
 	_ = last
+}
+
+// ValueAggregate satisfies Aggregate by value, through an embedded pointer,
+// and holds a slice, so that it is not comparable.
+type ValueAggregate struct {
+	*es.AggregateBase
+	Items []int
 }

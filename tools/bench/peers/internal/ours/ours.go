@@ -137,8 +137,31 @@ func (l *Library) Name() string {
 	return [...]string{"us", "us-generated", "us-define", "us-generated-gojson"}[l.mode]
 }
 
-// NewInstances constructs n wired accounts.
+// NewInstances constructs n wired accounts. Like the peers' loops, the
+// loop of a Kind's configuration makes the instances directly.
 func (l *Library) NewInstances(id bank.ID, n int) any {
+	if k := l.kinds.gen; k != nil {
+		var last *GenAccount
+		for i := 0; i < n; i++ {
+			g := &GenAccount{}
+			if err := k.Bind(g, id.Str); err != nil {
+				panic(err) // a wire-up error here is a bug in this file
+			}
+			last = g
+		}
+		return last
+	}
+	if k := l.kinds.accounts; k != nil {
+		var last *Account
+		for i := 0; i < n; i++ {
+			a := &Account{}
+			if err := k.Bind(a, id.Str); err != nil {
+				panic(err)
+			}
+			last = a
+		}
+		return last
+	}
 	var last account
 	for i := 0; i < n; i++ {
 		a, err := l.account(id.Str, l.kinds)
