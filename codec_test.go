@@ -6,12 +6,12 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/esjson"
 	"github.com/aggregatekit/eventsourcing/internal/dispatchtest"
 )
 
@@ -29,7 +29,7 @@ func (c counted) AppendJSON(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, c.N, 10)
 	if c.S != "" {
 		dst = append(dst, `,"s":`...)
-		dst = es.AppendJSONString(dst, c.S)
+		dst = esjson.AppendString(dst, c.S)
 	}
 	return append(dst, '}')
 }
@@ -90,7 +90,7 @@ var countedDecodes atomic.Int64
 // DecodeJSON decodes as json.Unmarshal does, and counts the calls.
 func (c *counted) DecodeJSON(data []byte) error {
 	countedDecodes.Add(1)
-	x, r := *c, es.ReadJSONObject(data)
+	x, r := *c, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "N":
@@ -236,64 +236,6 @@ func TestJSONCodecTypeCache(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-// JSONObjectReader fails, rather than panics, when it is misused.
-func TestJSONObjectReaderMisuse(t *testing.T) {
-	data := []byte(`{"a":1,"b":"x"}`)
-	for name, use := range map[string]func(r *es.JSONObjectReader){
-		"value before Next":  func(r *es.JSONObjectReader) { r.Int(64) },
-		"Next twice":         func(r *es.JSONObjectReader) { r.Next(); r.Next() },
-		"two values":         func(r *es.JSONObjectReader) { r.Next(); r.Int(64); r.Int(64) },
-		"Int of 65 bits":     func(r *es.JSONObjectReader) { r.Next(); r.Int(65) },
-		"Int of -1 bits":     func(r *es.JSONObjectReader) { r.Next(); r.Int(-1) },
-		"Uint of 65 bits":    func(r *es.JSONObjectReader) { r.Next(); r.Uint(65) },
-		"Uint of -8 bits":    func(r *es.JSONObjectReader) { r.Next(); r.Uint(-8) },
-		"a number as string": func(r *es.JSONObjectReader) { r.Next(); r.Str() },
-		"Fail":               func(r *es.JSONObjectReader) { r.Next(); r.Fail() },
-	} {
-		r := es.ReadJSONObject(data)
-		use(&r)
-		for r.Next() {
-			r.Str()
-		}
-		if r.Done() || r.Key() != nil || r.Int(0) != 0 || r.Str() != "" || r.Bool() || r.Next() {
-			t.Errorf("%s: the reader did not fail", name)
-		}
-	}
-	r := es.ReadJSONObject(data)
-	for r.Next() {
-		switch string(r.Key()) {
-		case "a":
-			if r.Uint(1) != 1 {
-				t.Error("a 1-bit uint is not 1")
-			}
-		case "b":
-			if r.Str() != "x" {
-				t.Error("b is not x")
-			}
-		}
-	}
-	if !r.Done() || r.Next() || !r.Done() {
-		t.Error("the reader did not stay done")
-	}
-}
-
-// AppendJSONString appends what json.Marshal writes for the string.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", `"\`, "<>&", "\x00\x1f\x7f", "\b\f\n\r\t", "\u2028\u2029", "\u2027",
-		"é日本\U0001F600", "\xff", "a\xc3", "\xed\xa0\x80", "\xef\xbf\xbd", "\xe2\x80\xa8\xe2\x80", strings.Repeat("ab", 100)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := es.AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Fatalf("%q: %s, encoding/json %s", s, got, want)
-		}
-	})
 }
 
 // BenchmarkJSONCodecMarshal encodes a small event with encoding/json and

@@ -21,9 +21,10 @@ import (
 // and decoding by encoding/json can be told from the source alone, a method
 // appending exactly the bytes json.Marshal returns, and one decoding the
 // plain form of those bytes (any whitespace, keys in any order) as
-// json.Unmarshal does, which hands any other input to json.Unmarshal. Every
-// other event is listed, with the reason, in a comment at the end of the
-// generated file, and JSONCodec encodes and decodes it with encoding/json.
+// json.Unmarshal does, which hands any other input to json.Unmarshal; both
+// call package esjson (esjsonPath). Every other event is listed, with the
+// reason, in a comment at the end of the generated file, and JSONCodec
+// encodes and decodes it with encoding/json.
 
 // packageDecls is what esgen knows of the package-level declarations.
 type packageDecls struct {
@@ -85,9 +86,14 @@ func newPackageDecls(files []*ast.File) *packageDecls {
 	return pk
 }
 
+// esjsonPath is the package the AppendJSON and DecodeJSON methods call,
+// imported as esjson.
+const esjsonPath = esPath + "/esjson"
+
 // eventSet is the AppendJSON and DecodeJSON part of the generated file.
 type eventSet struct {
 	std      []string // standard packages it imports
+	esjson   bool     // it imports esjsonPath, as esjson
 	encoders []encoder
 	skipped  []string // "Type: reason", for the events without the methods
 }
@@ -153,15 +159,27 @@ func appenders(fset *token.FileSet, pk *packageDecls, aggs map[string]*aggregate
 		}
 		set.encoders = append(set.encoders, enc)
 	}
+	if len(set.encoders) == 0 {
+		return set
+	}
+	// The imports the methods need, by the name they use: every DecodeJSON
+	// calls esjson.ReadObject.
+	needs := []struct{ name, path string }{{"esjson", esjsonPath}}
 	if needsStrconv {
-		if pk.names["strconv"] || (used["strconv"] && imports["strconv"] != "strconv") {
+		needs = append(needs, struct{ name, path string }{"strconv", "strconv"})
+	}
+	for _, n := range needs {
+		if pk.names[n.name] || (used[n.name] && imports[n.name] != n.path) {
 			// The generated file could not import it under its name.
 			for _, enc := range set.encoders {
-				set.skipped = append(set.skipped, enc.name+": the package declares or imports another strconv")
+				set.skipped = append(set.skipped, enc.name+": the package declares or imports another "+n.name)
 			}
 			slices.Sort(set.skipped)
 			return eventSet{skipped: set.skipped}
 		}
+	}
+	set.esjson = true
+	if needsStrconv {
 		set.std = []string{"strconv"}
 	}
 	for name := range guardUsed {
@@ -181,7 +199,7 @@ func (pk *packageDecls) guardImports(name string, imports map[string]string, ref
 	for _, fld := range d.spec.Type.(*ast.StructType).Fields.List {
 		noteImports(fld.Type, fileNames, mine)
 	}
-	fixed := map[string]string{"context": "context", "eventsourcing": esPath, "strconv": "strconv"}
+	fixed := map[string]string{"context": "context", "eventsourcing": esPath, "esjson": esjsonPath, "strconv": "strconv"}
 	var names []string
 	for n := range mine {
 		names = append(names, n)
@@ -404,7 +422,7 @@ func (e %s) appendJSON(dst []byte) []byte {
 			var write string
 			switch f.kind {
 			case "string":
-				write = fmt.Sprintf("dst = eventsourcing.AppendJSONString(dst, %s)", v)
+				write = fmt.Sprintf("dst = esjson.AppendString(dst, %s)", v)
 			case "bool":
 				write = fmt.Sprintf("dst = strconv.AppendBool(dst, %s)", v)
 			case "int64":
@@ -438,7 +456,7 @@ func (e %s) appendJSON(dst []byte) []byte {
 
 // renderDecode writes the DecodeJSON method: the fields present in the
 // object are read into a copy of the value, stored once the whole object
-// was read; anything JSONObjectReader does not read, a key that is not
+// was read; anything esjson.ObjectReader does not read, a key that is not
 // exactly the JSON name of a field included, goes to json.Unmarshal.
 func (enc encoder) renderDecode(b *bytes.Buffer) {
 	fmt.Fprintf(b, `
@@ -448,10 +466,10 @@ func (enc encoder) renderDecode(b *bytes.Buffer) {
 func (e *%s) DecodeJSON(data []byte) error {
 `, enc.name)
 	if len(enc.fields) == 0 {
-		b.WriteString("\tr := eventsourcing.ReadJSONObject(data)\n\tif r.Next() || !r.Done() {\n\t\treturn r.Unmarshal(e)\n\t}\n\treturn nil\n}\n")
+		b.WriteString("\tr := esjson.ReadObject(data)\n\tif r.Next() || !r.Done() {\n\t\treturn r.Unmarshal(e)\n\t}\n\treturn nil\n}\n")
 		return
 	}
-	b.WriteString("\tx, r := *e, eventsourcing.ReadJSONObject(data)\n\tfor r.Next() {\n\t\tswitch string(r.Key()) {\n")
+	b.WriteString("\tx, r := *e, esjson.ReadObject(data)\n\tfor r.Next() {\n\t\tswitch string(r.Key()) {\n")
 	for _, f := range enc.fields {
 		read := "r.Str()"
 		switch f.kind {

@@ -208,9 +208,15 @@ func render(pkg string, aggs map[string]*aggregate, imports map[string]string, u
 		fmt.Fprintf(&b, "\t%q\n", std)
 	}
 	fmt.Fprintf(&b, "\n\teventsourcing %q\n", esPath)
+	if events.esjson {
+		fmt.Fprintf(&b, "\tesjson %q\n", esjsonPath)
+	}
 	var names []string
 	for name := range used {
-		if name != "eventsourcing" && name != "context" {
+		// The imports written above; appenders made sure that a Handle or
+		// Replay method, or an event's declaration, that uses one of these
+		// names means the same package.
+		if name != "eventsourcing" && name != "context" && !slices.Contains(events.std, name) && !(events.esjson && name == "esjson") {
 			names = append(names, name)
 		}
 	}

@@ -153,6 +153,7 @@ func (t *Till) ReplayRung(e Rung)    {}
 	for decl, reason := range map[string]string{
 		"type int64 = float64": "Added: field N is int64, which the package redeclares",
 		"var strconv = 1":      "Added: the package declares or imports another strconv",
+		"func esjson() {}":     "Added: the package declares or imports another esjson",
 		"func (Added) MarshalText() ([]byte, error) { return nil, nil }": "Added: has a MarshalText method",
 		"func (*Added) AppendJSON(b []byte) []byte { return b }":         "Added: has an AppendJSON method already",
 		"func (Added) appendJSON() {}":                                   "Added: has an appendJSON method",
@@ -183,6 +184,54 @@ func (c *Cart) ReplayAdded(e Added) {}
 `)
 	if reason := "Added: its file imports example.com/ctx as context, a name the generated file gives another package"; strings.Contains(src, "AppendJSON(dst") || !strings.Contains(src, reason) {
 		t.Errorf("generated code has AppendJSON, or lacks the reason %q:\n%s", reason, src)
+	}
+	// A Handle method taking a type of another package named esjson: the
+	// generated file, which imports it for the method's type switch, could
+	// not import package esjson as well.
+	src = gen(`package shop
+
+import (
+	"example.com/esjson"
+
+	es "github.com/aggregatekit/eventsourcing"
+)
+
+type Cart struct{ es.AggregateBase }
+type Added struct{ N int64 }
+
+func (c *Cart) HandleAdd(cmd esjson.Add) ([]es.Event, error) { return nil, nil }
+func (c *Cart) ReplayAdded(e Added)                         {}
+`)
+	if reason := "Added: the package declares or imports another esjson"; strings.Contains(src, "AppendJSON(dst") || !strings.Contains(src, reason) {
+		t.Errorf("generated code has AppendJSON, or lacks the reason %q:\n%s", reason, src)
+	}
+	// Packages esjson and strconv, used by the package's own methods and
+	// events as well as by AppendJSON and DecodeJSON, are imported once.
+	src = gen(`package shop
+
+import (
+	"strconv"
+
+	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/esjson"
+)
+
+type Cart struct{ es.AggregateBase }
+type Added struct {
+	N int64
+	S string
+	r esjson.ObjectReader
+	e strconv.NumError
+}
+
+func (c *Cart) HandleAdd(cmd esjson.ObjectReader) ([]es.Event, error) { return nil, nil }
+func (c *Cart) HandleParse(cmd strconv.NumError) ([]es.Event, error)  { return nil, nil }
+func (c *Cart) ReplayAdded(e Added)                                   {}
+`)
+	for _, imp := range []string{`"github.com/aggregatekit/eventsourcing/esjson"`, `"strconv"`} {
+		if n := strings.Count(src, imp); n != 1 || !strings.Contains(src, "AppendJSON(dst") {
+			t.Errorf("generated code imports %s %d times, or has no AppendJSON:\n%s", imp, n, src)
+		}
 	}
 }
 

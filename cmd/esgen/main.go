@@ -27,17 +27,18 @@
 // (eventsourcing.JSONDecoder) with which it decodes the event as
 // json.Unmarshal does: without reflection for an object of the form
 // AppendJSON writes (whitespace and the order of the keys aside), with
-// json.Unmarshal for any other input. It does so only where the source alone
-// tells what encoding/json writes and reads: a struct type of the package,
-// without type parameters, MarshalJSON, MarshalText, UnmarshalJSON or
-// UnmarshalText methods, embedded fields, or two fields of the same JSON
-// name, whose exported fields are of the predeclared types string, bool, int,
-// int8 to int64 and uint, uint8 to uint64, with json tags of a name, "-" and
-// omitempty only. Unexported fields and fields tagged "-" may be of any type.
-// The other events are listed, with the reason, in a comment at the end of
-// the file. Next to each AppendJSON a declaration restates the struct type,
-// so that a change to its fields or tags fails to compile until esgen is
-// rerun, instead of leaving out a field.
+// json.Unmarshal for any other input. Both call package
+// github.com/aggregatekit/eventsourcing/esjson, imported as esjson. It does so
+// only where the source alone tells what encoding/json writes and reads: a
+// struct type of the package, without type parameters, MarshalJSON,
+// MarshalText, UnmarshalJSON or UnmarshalText methods, embedded fields, or two
+// fields of the same JSON name, whose exported fields are of the predeclared
+// types string, bool, int, int8 to int64 and uint, uint8 to uint64, with json
+// tags of a name, "-" and omitempty only. Unexported fields and fields tagged
+// "-" may be of any type. The other events are listed, with the reason, in a
+// comment at the end of the file. Next to each AppendJSON a declaration
+// restates the struct type, so that a change to its fields or tags fails to
+// compile until esgen is rerun, instead of leaving out a field.
 package main
 
 import (

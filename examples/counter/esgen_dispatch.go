@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
+	esjson "github.com/aggregatekit/eventsourcing/esjson"
 )
 
 // DispatchEvent applies e, a value or a pointer, with the Counter Replay method of its type.
@@ -58,7 +59,7 @@ func (e Incremented) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Incremented) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "by":

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
+	esjson "github.com/aggregatekit/eventsourcing/esjson"
 )
 
 // DispatchEvent applies e, a value or a pointer, with the Account Replay method of its type.
@@ -64,7 +65,7 @@ func (e Deposited) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"Amount":`...)
 	dst = strconv.AppendInt(dst, e.Amount, 10)
 	dst = append(dst, `,"Reference":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.Reference)
+	dst = esjson.AppendString(dst, e.Reference)
 	return append(dst, '}')
 }
 
@@ -72,7 +73,7 @@ func (e Deposited) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Deposited) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "Amount":
@@ -115,7 +116,7 @@ func (e Withdrawn) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"Amount":`...)
 	dst = strconv.AppendInt(dst, e.Amount, 10)
 	dst = append(dst, `,"Reference":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.Reference)
+	dst = esjson.AppendString(dst, e.Reference)
 	return append(dst, '}')
 }
 
@@ -123,7 +124,7 @@ func (e Withdrawn) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Withdrawn) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "Amount":

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
+	esjson "github.com/aggregatekit/eventsourcing/esjson"
 	time "time"
 )
 
@@ -179,7 +180,7 @@ func (e Kinds) AppendJSON(dst []byte) []byte {
 // appendJSON is AppendJSON into a dst with room for it.
 func (e Kinds) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"S":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.S)
+	dst = esjson.AppendString(dst, e.S)
 	dst = append(dst, `,"B":`...)
 	dst = strconv.AppendBool(dst, e.B)
 	dst = append(dst, `,"I":`...)
@@ -209,7 +210,7 @@ func (e Kinds) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Kinds) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "S":
@@ -283,7 +284,7 @@ func (e Mixed) appendJSON(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, e.A, 10)
 	if e.B != "" {
 		dst = append(dst, `,"b":`...)
-		dst = eventsourcing.AppendJSONString(dst, e.B)
+		dst = esjson.AppendString(dst, e.B)
 	}
 	if e.C {
 		dst = append(dst, `,"C":true`...)
@@ -301,7 +302,7 @@ func (e Mixed) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Mixed) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "A":
@@ -345,7 +346,7 @@ func (e Nothing) AppendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Nothing) DecodeJSON(data []byte) error {
-	r := eventsourcing.ReadJSONObject(data)
+	r := esjson.ReadObject(data)
 	if r.Next() || !r.Done() {
 		return r.Unmarshal(e)
 	}
@@ -374,7 +375,7 @@ func (e OmitAll) appendJSON(dst []byte) []byte {
 	start := len(dst)
 	if e.S != "" {
 		dst = append(dst, `,"S":`...)
-		dst = eventsourcing.AppendJSONString(dst, e.S)
+		dst = esjson.AppendString(dst, e.S)
 	}
 	if e.B {
 		dst = append(dst, `,"b":true`...)
@@ -393,7 +394,7 @@ func (e OmitAll) appendJSON(dst []byte) []byte {
 	}
 	if e.T != "" {
 		dst = append(dst, `,"t":`...)
-		dst = eventsourcing.AppendJSONString(dst, e.T)
+		dst = esjson.AppendString(dst, e.T)
 	}
 	if e.C {
 		dst = append(dst, `,"C":true`...)
@@ -409,7 +410,7 @@ func (e OmitAll) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *OmitAll) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "S":
@@ -459,7 +460,7 @@ func (e OnlyHidden) AppendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *OnlyHidden) DecodeJSON(data []byte) error {
-	r := eventsourcing.ReadJSONObject(data)
+	r := esjson.ReadObject(data)
 	if r.Next() || !r.Done() {
 		return r.Unmarshal(e)
 	}
@@ -491,7 +492,7 @@ func (e Plain) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"Amount":`...)
 	dst = strconv.AppendInt(dst, e.Amount, 10)
 	dst = append(dst, `,"Reference":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.Reference)
+	dst = esjson.AppendString(dst, e.Reference)
 	return append(dst, '}')
 }
 
@@ -499,7 +500,7 @@ func (e Plain) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Plain) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "Amount":
@@ -543,7 +544,7 @@ func (e Pointed) appendJSON(dst []byte) []byte {
 	dst = strconv.AppendUint(dst, e.ID, 10)
 	if e.Note != "" {
 		dst = append(dst, `,"note":`...)
-		dst = eventsourcing.AppendJSONString(dst, e.Note)
+		dst = esjson.AppendString(dst, e.Note)
 	}
 	return append(dst, '}')
 }
@@ -552,7 +553,7 @@ func (e Pointed) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Pointed) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "id":
@@ -593,11 +594,11 @@ func (e Tagged) AppendJSON(dst []byte) []byte {
 // appendJSON is AppendJSON into a dst with room for it.
 func (e Tagged) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"renamed":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.Renamed)
+	dst = esjson.AppendString(dst, e.Renamed)
 	dst = append(dst, `,"-":`...)
 	dst = strconv.AppendInt(dst, int64(e.Dash), 10)
 	dst = append(dst, `,"a\u003cb\u003e\u0026c":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.HTML)
+	dst = esjson.AppendString(dst, e.HTML)
 	dst = append(dst, `,"with space":`...)
 	dst = strconv.AppendInt(dst, int64(e.Space), 10)
 	dst = append(dst, `,"!#$%()*+-./:;=?@[]^_{|}~":`...)
@@ -607,7 +608,7 @@ func (e Tagged) appendJSON(dst []byte) []byte {
 	dst = append(dst, `,"Backslash":`...)
 	dst = strconv.AppendInt(dst, int64(e.Backslash), 10)
 	dst = append(dst, `,"naïve_ключ":`...)
-	dst = eventsourcing.AppendJSONString(dst, e.Unicode)
+	dst = esjson.AppendString(dst, e.Unicode)
 	dst = append(dst, `,"123":`...)
 	dst = strconv.AppendInt(dst, int64(e.Digits), 10)
 	dst = append(dst, `,"Empty":`...)
@@ -635,7 +636,7 @@ func (e Tagged) appendJSON(dst []byte) []byte {
 // would (eventsourcing.JSONDecoder): it reads the plain form of what
 // AppendJSON writes, and hands anything else to encoding/json.
 func (e *Tagged) DecodeJSON(data []byte) error {
-	x, r := *e, eventsourcing.ReadJSONObject(data)
+	x, r := *e, esjson.ReadObject(data)
 	for r.Next() {
 		switch string(r.Key()) {
 		case "renamed":
