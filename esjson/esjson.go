@@ -35,7 +35,10 @@ import (
 // U+2029 as \u2028 and \u2029, and each byte of invalid UTF-8 replaced by
 // \ufffd. The AppendJSON methods cmd/esgen writes call it for string fields.
 func AppendString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i+8 <= len(s) && plain8(load64(s[i:])); i += 8 {
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if !plain[c] {
@@ -73,3 +76,32 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 	}
 	return t
 }()
+
+// Bytes broadcast to every byte of a word, for plain8.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the eight bytes of w are all plain (see plain):
+// ASCII, not below ' ', and none of '"', '\\', '<', '>' and '&'. A
+// subtraction borrows from the next byte only out of a byte that is already
+// a hit, so the answer is exact (TestPlain8).
+func plain8(w uint64) bool {
+	if w&highs != 0 || (w-ones*' ')&^w&highs != 0 { // a byte >= 0x80, or (all being < 0x80) one < ' '
+		return false
+	}
+	return !hasZero(w^(ones*'"')) && !hasZero(w^(ones*'\\')) && !hasZero(w^(ones*'<')) &&
+		!hasZero(w^(ones*'>')) && !hasZero(w^(ones*'&'))
+}
+
+// hasZero reports whether a byte of w is zero (never false when one is).
+func hasZero(w uint64) bool { return (w-ones)&^w&highs != 0 }
+
+// load64 returns the first eight bytes of s (at least 8) as a
+// little-endian word, in one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
