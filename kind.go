@@ -79,10 +79,9 @@ func (k *Kind[A]) Bind(a A, key string) error {
 	if k.b.wiring == nil || any(a) == any(zero) { // NewKind made sure that A is a pointer: comparable
 		return fmt.Errorf("%w: Bind needs a non-nil %s and a Kind made by NewKind", ErrNotInitialized, reflect.TypeFor[A]())
 	}
+	// Field by field, every field but busy (which only a call sets, and
+	// clears), rather than a copy of a whole struct with its write barriers.
 	b := a.aggregateBase()
-	if b.kind != nil || b.run != nil || b.subject != nil || b.flags != 0 {
-		*b = AggregateBase{} // a reused instance
-	}
-	b.key, b.kind, b.subject = key, &k.b, a // field by field: no copy of a whole struct, with its write barriers
+	b.key, b.kind, b.subject, b.run, b.flags = key, &k.b, a, nil, 0
 	return nil
 }
