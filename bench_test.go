@@ -170,6 +170,41 @@ func BenchmarkRebuild(b *testing.B) {
 			b.Fatalf("balance %d, library got %d", balance, want)
 		}
 	}
+	// handwrittenCodec is handwritten over dispatchtest's events through
+	// JSONCodec, which decodes them with the DecodeJSON methods cmd/esgen
+	// writes: the floor of the generated path with the same codec.
+	handwrittenCodec := func(b *testing.B) {
+		var balance, seq int64
+		codec := es.JSONCodec{}
+		for rec, err := range backend.Load(ctx, stream, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rec.Sequence != seq+1 {
+				b.Fatal("gap")
+			}
+			seq = rec.Sequence
+			switch rec.EventType {
+			case "Deposited":
+				var e dispatchtest.Deposited
+				if err := codec.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				balance += e.Amount
+			case "Withdrawn":
+				var e dispatchtest.Withdrawn
+				if err := codec.Unmarshal(rec.Data, &e); err != nil {
+					b.Fatal(err)
+				}
+				balance -= e.Amount
+			default:
+				b.Fatalf("unknown type %s", rec.EventType)
+			}
+		}
+		if want != 0 && balance != want {
+			b.Fatalf("balance %d, library got %d", balance, want)
+		}
+	}
 	b.Run("library", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -198,7 +233,7 @@ func BenchmarkRebuild(b *testing.B) {
 	// that both see the same machine load, and report their median ratio.
 	b.Run("paired", func(b *testing.B) { pairedRatio(b, library, handwritten, "library/handwritten") })
 	b.Run("paired-manual", func(b *testing.B) { pairedRatio(b, manual, handwritten, "manual/handwritten") })
-	b.Run("paired-generated", func(b *testing.B) { pairedRatio(b, generated, handwritten, "generated/handwritten") })
+	b.Run("paired-generated", func(b *testing.B) { pairedRatio(b, generated, handwrittenCodec, "generated/handwritten") })
 }
 
 // pairedRatio runs f and then base in each iteration and reports the median
