@@ -352,15 +352,18 @@ func (b *AggregateBase) remember(id string) {
 	b.run.at = (b.run.at + 1) % n
 }
 
-// latest returns the last commit ID remembered, or "".
+// latest returns the last commit ID remembered, or "". (The ring's next
+// slot, at, moves only once the ring is full, so at 0 the last ID is the
+// last element.)
 func (b *AggregateBase) latest() string {
-	switch {
-	case len(b.run.recent) == 0:
+	switch r := b.run; {
+	case len(r.recent) == 0:
 		return ""
-	case len(b.run.recent) < b.windowSize() || b.run.at == 0:
-		return b.run.recent[len(b.run.recent)-1]
+	case r.at == 0:
+		return r.recent[len(r.recent)-1]
+	default:
+		return r.recent[r.at-1]
 	}
-	return b.run.recent[b.run.at-1]
 }
 
 // remembers reports whether id is among the commit IDs remembered.

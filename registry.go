@@ -58,7 +58,12 @@ type StandardEventRegistry struct {
 type registryTables struct {
 	byName map[string]reflect.Type
 	byType map[reflect.Type]string
+	few    []registryEntry // every entry, when there are at most maxFew: a scan beats hashing
 }
+
+// maxFew is the largest registry looked up by scanning its entries (see
+// registryTables.few) rather than through its maps.
+const maxFew = 8
 
 // NewStandardEventRegistry returns an empty registry for the named domain.
 func NewStandardEventRegistry(domain string, opts ...RegistryOption) *StandardEventRegistry {
@@ -156,6 +161,11 @@ func (r *StandardEventRegistry) register(entries []registryEntry) error {
 		next.byName[e.name] = e.t
 		next.byType[e.t] = e.name
 	}
+	if len(next.byName) <= maxFew {
+		for n, t := range next.byName {
+			next.few = append(next.few, registryEntry{name: n, t: t})
+		}
+	}
 	r.tables.Store(next)
 	return nil
 }
@@ -165,13 +175,31 @@ func (r *StandardEventRegistry) Name(t reflect.Type) (string, bool) {
 	if t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	n, ok := r.tables.Load().byType[t]
+	tables := r.tables.Load()
+	if tables.few != nil {
+		for i := range tables.few {
+			if tables.few[i].t == t {
+				return tables.few[i].name, true
+			}
+		}
+		return "", false
+	}
+	n, ok := tables.byType[t]
 	return n, ok
 }
 
 // Type returns the Go type registered under name.
 func (r *StandardEventRegistry) Type(name string) (reflect.Type, bool) {
-	t, ok := r.tables.Load().byName[name]
+	tables := r.tables.Load()
+	if tables.few != nil {
+		for i := range tables.few {
+			if tables.few[i].name == name {
+				return tables.few[i].t, true
+			}
+		}
+		return nil, false
+	}
+	t, ok := tables.byName[name]
 	return t, ok
 }
 
