@@ -35,8 +35,13 @@ func (s StreamID) String() string { return s.AggregateType + "/" + s.Key }
 func (s StreamID) Validate() error {
 	if s.AggregateType != "" && len(s.AggregateType) <= MaxAggregateTypeLen && s.Key != "" && len(s.Key) <= MaxKeyLen &&
 		asciiIn(s.AggregateType, ' ', '~') && strings.IndexByte(s.AggregateType, '/') < 0 && asciiIn(s.Key, ' ', '~') {
-		return nil // the usual case, which the checks below accept too
+		return nil // the usual case, which validateSlow accepts too
 	}
+	return s.validateSlow()
+}
+
+// validateSlow is Validate without its fast path for the usual case.
+func (s StreamID) validateSlow() error {
 	switch {
 	case s.AggregateType == "":
 		return fmt.Errorf("%w: empty aggregate type", ErrInvalidStream)
@@ -134,8 +139,14 @@ func load32(s string) uint32 {
 // a space or a control character.
 func ValidEventName(name string) error {
 	if name != "" && len(name) <= MaxEventNameLen && asciiIn(name, '!', '~') {
-		return nil // the usual case, which the checks below accept too
+		return nil // the usual case, which validEventNameSlow accepts too
 	}
+	return validEventNameSlow(name)
+}
+
+// validEventNameSlow is ValidEventName without its fast path for the usual
+// case.
+func validEventNameSlow(name string) error {
 	if name == "" || len(name) > MaxEventNameLen || !utf8.ValidString(name) {
 		return fmt.Errorf("%w: %q (want 1 to %d bytes of UTF-8)", ErrInvalidEventName, name, MaxEventNameLen)
 	}
@@ -153,11 +164,17 @@ func ValidEventName(name string) error {
 // keep the ID as a plain string and every broker use it as a message ID
 // header.
 func ValidCommitID(id string) error {
+	if id != "" && len(id) <= MaxCommitIDLen && asciiIn(id, '!', '~') {
+		return nil // the usual case, which validCommitIDSlow accepts too
+	}
+	return validCommitIDSlow(id)
+}
+
+// validCommitIDSlow is ValidCommitID without its fast path for the usual
+// case.
+func validCommitIDSlow(id string) error {
 	if id == "" || len(id) > MaxCommitIDLen {
 		return fmt.Errorf("%w: %q (want 1 to %d bytes)", ErrInvalidCommitID, id, MaxCommitIDLen)
-	}
-	if asciiIn(id, '!', '~') {
-		return nil
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x21 || c > 0x7e {
