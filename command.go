@@ -344,12 +344,34 @@ func (b *AggregateBase) apply(rec Record) error {
 }
 
 func (b *AggregateBase) decodeAndReplay(t reflect.Type, rec Record) error {
+	if w := b.kind.wiring; w != nil && w.appliesJSON && !b.definesReplay(t) {
+		if _, ok := b.kind.registry.Codec().(JSONCodec); ok {
+			done, err := b.subject.(JSONEventApplier).ApplyJSONEvent(t, rec.Data)
+			if err != nil {
+				return &RecordError{Stream: b.run.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
+			}
+			if done {
+				return nil
+			}
+		}
+	}
 	ptr := reflect.New(t)
 	if err := b.kind.registry.Codec().Unmarshal(rec.Data, ptr.Interface()); err != nil {
 		return &RecordError{Stream: b.run.stream, Sequence: rec.Sequence, Type: rec.EventType, Err: err}
 	}
 	b.replayDecoded(t, ptr)
 	return nil
+}
+
+// definesReplay reports whether DefineReplayMethod defined a function for
+// events of type t.
+func (b *AggregateBase) definesReplay(t reflect.Type) bool {
+	o := b.ext()
+	if o == nil || o.replays == nil {
+		return false
+	}
+	_, ok := o.replays[t]
+	return ok
 }
 
 // restore replaces the state with a decoded snapshot (Loader.Restore).

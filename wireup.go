@@ -24,6 +24,12 @@ type wiring struct {
 	dispatchesEvents   bool // *T implements EventDispatcher
 	dispatchesCommands bool // *T implements CommandDispatcher
 
+	// appliesJSON: *T implements JSONEventApplier, and JSONCodec would
+	// call the DecodeJSON method of every replayed event type that has one
+	// (none has it only by promotion or beside an UnmarshalJSON), so that
+	// ApplyJSONEvent decodes as JSONCodec.Unmarshal would.
+	appliesJSON bool
+
 	// registered is the registry last found to know every replayed event
 	// type. Registries only grow, so it stays true.
 	registered atomic.Pointer[StandardEventRegistry]
@@ -56,6 +62,8 @@ var (
 
 	typeEventDispatcher   = reflect.TypeFor[EventDispatcher]()
 	typeCommandDispatcher = reflect.TypeFor[CommandDispatcher]()
+	typeJSONEventApplier  = reflect.TypeFor[JSONEventApplier]()
+	typeJSONDecoder       = reflect.TypeFor[JSONDecoder]()
 )
 
 func wiringFor(t reflect.Type) *wiring {
@@ -122,6 +130,14 @@ func buildWiring(t reflect.Type) *wiring {
 			continue
 		}
 		w.replays[key] = r
+	}
+	if t.Implements(typeJSONEventApplier) {
+		w.appliesJSON = true
+		for e := range w.replays {
+			if p := reflect.PointerTo(e); p.Implements(typeJSONDecoder) && !ownDecoder(p) {
+				w.appliesJSON = false
+			}
+		}
 	}
 	if len(problems) > 0 {
 		w.err = &WireupError{Type: t.String(), Problems: problems}
@@ -215,6 +231,21 @@ type EventDispatcher interface {
 // none. See EventDispatcher.
 type CommandDispatcher interface {
 	DispatchCommand(ctx context.Context, cmd any) ([]Event, error)
+}
+
+// JSONEventApplier may be implemented by an aggregate to load events
+// stored by JSONCodec without reflection: ApplyJSONEvent decodes data as a
+// value of the event type t with the type's DecodeJSON method (see
+// JSONDecoder) and applies it with the aggregate's Replay method for t, and
+// reports true; for a type it has no case for it does nothing and reports
+// false. A decoding error is returned with true, and nothing is applied.
+// cmd/esgen writes it, for the events it writes DecodeJSON for. A load uses
+// it when the registry's codec is JSONCodec, no DefineReplayMethod function
+// is defined for t, and JSONCodec.Unmarshal would itself call DecodeJSON;
+// otherwise it decodes a new value of t with the codec and applies it as
+// usual.
+type JSONEventApplier interface {
+	ApplyJSONEvent(t reflect.Type, data []byte) (bool, error)
 }
 
 // AutomaticWireup finds subject's command handlers and replay methods by

@@ -96,7 +96,17 @@ type eventSet struct {
 	esjson   bool     // it imports esjsonPath, as esjson
 	encoders []encoder
 	skipped  []string // "Type: reason", for the events without the methods
+
+	// appliers holds, by aggregate, the Replay methods of the events with
+	// DecodeJSON, for its ApplyJSONEvent method; noApplier says why an
+	// aggregate has none although some of its events have DecodeJSON.
+	appliers  map[string][]method
+	noApplier []string
 }
+
+// applierTypes is the name of the array of the event types an aggregate's
+// ApplyJSONEvent handles.
+func applierTypes(agg string) string { return "esgen" + agg + "Events" }
 
 // encoder is the AppendJSON and DecodeJSON methods of one event type.
 type encoder struct {
@@ -185,7 +195,44 @@ func appenders(fset *token.FileSet, pk *packageDecls, aggs map[string]*aggregate
 	for name := range guardUsed {
 		used[name] = true
 	}
+	set.appliers = pk.appliers(aggs, set.encoders, imports, used, &set.noApplier)
+	if len(set.appliers) > 0 {
+		set.std = append([]string{"reflect"}, set.std...)
+	}
 	return set
+}
+
+// appliers returns, by aggregate, the Replay methods of aggs whose events
+// have encoders, for ApplyJSONEvent methods, noting in why the aggregates
+// that cannot have one.
+func (pk *packageDecls) appliers(aggs map[string]*aggregate, encoders []encoder, imports map[string]string, used map[string]bool, why *[]string) map[string][]method {
+	decodes := map[string]bool{}
+	for _, enc := range encoders {
+		decodes[enc.name] = true
+	}
+	reflectTaken := pk.names["reflect"] || (used["reflect"] && imports["reflect"] != "reflect")
+	out := map[string][]method{}
+	for name, a := range aggs {
+		var ms []method
+		for _, m := range a.replays {
+			if decodes[m.param] {
+				ms = append(ms, m)
+			}
+		}
+		switch {
+		case len(ms) == 0:
+		case reflectTaken:
+			*why = append(*why, name+": the package declares or imports another reflect")
+		case pk.methods[name]["ApplyJSONEvent"]:
+			*why = append(*why, name+": has an ApplyJSONEvent method already")
+		case pk.names[applierTypes(name)]:
+			*why = append(*why, name+": the package declares "+applierTypes(name))
+		default:
+			out[name] = ms
+		}
+	}
+	slices.Sort(*why)
+	return out
 }
 
 // guardImports notes in refs the imports the declaration restating the
@@ -367,8 +414,22 @@ func goString(s string) string {
 }
 
 func (set eventSet) render(b *bytes.Buffer) {
+	var aggs []string
+	for name := range set.appliers {
+		aggs = append(aggs, name)
+	}
+	slices.Sort(aggs)
+	for _, name := range aggs {
+		renderApplier(b, name, set.appliers[name])
+	}
 	for _, enc := range set.encoders {
 		enc.render(b)
+	}
+	if len(set.noApplier) > 0 {
+		b.WriteString("\n// esgen wrote no ApplyJSONEvent for these aggregates, whose events load through\n// JSONCodec and DispatchEvent:\n")
+		for _, s := range set.noApplier {
+			fmt.Fprintf(b, "//   - %s\n", s)
+		}
 	}
 	if len(set.skipped) > 0 {
 		b.WriteString("\n// esgen wrote no AppendJSON or DecodeJSON for these events, which JSONCodec\n// encodes and decodes with encoding/json:\n")
@@ -489,4 +550,29 @@ func (e *%s) DecodeJSON(data []byte) error {
 		fmt.Fprintf(b, "\t\tcase %q:\n\t\t\tx.%s = %s\n", f.name, f.goName, read)
 	}
 	b.WriteString("\t\tdefault:\n\t\t\tr.Fail()\n\t\t}\n\t}\n\tif !r.Done() {\n\t\treturn r.Unmarshal(e)\n\t}\n\t*e = x\n\treturn nil\n}\n")
+}
+
+// renderApplier writes the ApplyJSONEvent method of aggregate agg, whose
+// Replay methods ms take events with DecodeJSON, and the array of their
+// types it switches on.
+func renderApplier(b *bytes.Buffer, agg string, ms []method) {
+	types := applierTypes(agg)
+	fmt.Fprintf(b, "\n// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and\n// applies it with the %s Replay method of t (eventsourcing.JSONEventApplier).\n", agg)
+	fmt.Fprintf(b, "func (a *%s) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {\n\tswitch t {\n", agg)
+	for i, m := range ms {
+		arg := "e"
+		if m.ptr {
+			arg = "&e"
+		}
+		fmt.Fprintf(b, "\tcase %s[%d]:\n\t\tvar e %s\n\t\tif err := e.DecodeJSON(data); err != nil {\n\t\t\treturn true, err\n\t\t}\n\t\ta.%s(%s)\n\t\treturn true, nil\n", types, i, m.param, m.name, arg)
+	}
+	b.WriteString("\t}\n\treturn false, nil\n}\n")
+	fmt.Fprintf(b, "\n// %s are the event types the %s ApplyJSONEvent method decodes and applies.\nvar %s = [...]reflect.Type{", types, agg, types)
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "reflect.TypeFor[%s]()", m.param)
+	}
+	b.WriteString("}\n")
 }

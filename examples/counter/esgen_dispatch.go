@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
@@ -34,6 +35,24 @@ func (a *Counter) DispatchCommand(ctx context.Context, cmd any) ([]eventsourcing
 	}
 	return nil, eventsourcing.ErrNoHandler
 }
+
+// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and
+// applies it with the Counter Replay method of t (eventsourcing.JSONEventApplier).
+func (a *Counter) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {
+	switch t {
+	case esgenCounterEvents[0]:
+		var e Incremented
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayIncremented(e)
+		return true, nil
+	}
+	return false, nil
+}
+
+// esgenCounterEvents are the event types the Counter ApplyJSONEvent method decodes and applies.
+var esgenCounterEvents = [...]reflect.Type{reflect.TypeFor[Incremented]()}
 
 // AppendJSON appends to dst the bytes json.Marshal returns for e
 // (eventsourcing.JSONAppender).

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	es "github.com/aggregatekit/eventsourcing"
+	"github.com/aggregatekit/eventsourcing/backend"
 	"github.com/aggregatekit/eventsourcing/internal/dispatchtest"
 	"github.com/aggregatekit/eventsourcing/stores/memory"
 )
@@ -59,5 +61,53 @@ func TestGeneratedDispatch(t *testing.T) {
 	}
 	if c.Balance != 1 {
 		t.Fatalf("balance %d after a retried bump, want 1: the retry saw the failed attempt's change", c.Balance)
+	}
+}
+
+// otherCodec is JSONCodec under another type: loads through it decode a new
+// value and dispatch it, instead of the generated ApplyJSONEvent.
+type otherCodec struct{ es.JSONCodec }
+
+// The generated ApplyJSONEvent (with a pointer Replay method and a value
+// one) loads what the codec path loads, for records in the plain form and
+// for records its DecodeJSON hands to encoding/json.
+func TestGeneratedApplyJSONEvent(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.NewBackend()
+	store := es.NewStore(mem)
+	stream := es.StreamID{AggregateType: "Account", Key: "k"}
+	records := []struct{ typ, data string }{
+		{"Deposited", `{"Amount":100,"Reference":"plain"}`},
+		{"Withdrawn", `{"Amount":7,"Reference":"<&>"}`},
+		{"Deposited", ` { "amount" : 20 , "Reference" : "caf\u00e9" } `}, // other case, spaces, escapes
+		{"Withdrawn", `{"Reference":"x","Amount":1,"Amount":2}`},         // a repeated key: the last wins
+		{"Deposited", `{"Amount":3,"Unknown":{"nested":[1,2]}}`},
+	}
+	for i, r := range records {
+		id := es.NewCommitID()
+		rec := es.Record{Stream: stream, Sequence: int64(i) + 1, EventType: r.typ, Data: []byte(r.data), Timestamp: time.Now(), CommitID: id}
+		if err := mem.Append(ctx, backend.Commit{Stream: stream, Expected: int64(i), ID: id, Records: []es.Record{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var balances []int64
+	for _, reg := range []*es.StandardEventRegistry{dispatchtest.Registry(), es.NewStandardEventRegistry("other", es.WithCodec(otherCodec{}))} {
+		if err := reg.RegisterEvent(dispatchtest.Deposited{}, dispatchtest.Withdrawn{}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := dispatchtest.New("k", reg, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if a.SequenceNumber() != int64(len(records)) {
+			t.Fatalf("sequence %d, want %d", a.SequenceNumber(), len(records))
+		}
+		balances = append(balances, a.Balance)
+	}
+	if want := int64(100 - 7 + 20 - 2 + 3); balances[0] != want || balances[1] != want {
+		t.Fatalf("balance %d through ApplyJSONEvent and %d through the codec, want %d", balances[0], balances[1], want)
 	}
 }

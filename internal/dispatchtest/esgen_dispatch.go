@@ -5,6 +5,7 @@ package dispatchtest
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
@@ -46,6 +47,31 @@ func (a *Account) DispatchCommand(ctx context.Context, cmd any) ([]eventsourcing
 	}
 	return nil, eventsourcing.ErrNoHandler
 }
+
+// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and
+// applies it with the Account Replay method of t (eventsourcing.JSONEventApplier).
+func (a *Account) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {
+	switch t {
+	case esgenAccountEvents[0]:
+		var e Deposited
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayDeposited(e)
+		return true, nil
+	case esgenAccountEvents[1]:
+		var e Withdrawn
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayWithdrawn(&e)
+		return true, nil
+	}
+	return false, nil
+}
+
+// esgenAccountEvents are the event types the Account ApplyJSONEvent method decodes and applies.
+var esgenAccountEvents = [...]reflect.Type{reflect.TypeFor[Deposited](), reflect.TypeFor[Withdrawn]()}
 
 // AppendJSON appends to dst the bytes json.Marshal returns for e
 // (eventsourcing.JSONAppender).

@@ -5,6 +5,7 @@ package jsonappendtest
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
@@ -163,6 +164,91 @@ func (a *Ledger) DispatchEvent(e eventsourcing.Event) bool {
 func (a *Ledger) DispatchCommand(ctx context.Context, cmd any) ([]eventsourcing.Event, error) {
 	return nil, eventsourcing.ErrNoHandler
 }
+
+// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and
+// applies it with the Audit Replay method of t (eventsourcing.JSONEventApplier).
+func (a *Audit) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {
+	switch t {
+	case esgenAuditEvents[0]:
+		var e Plain
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayPlain(&e)
+		return true, nil
+	}
+	return false, nil
+}
+
+// esgenAuditEvents are the event types the Audit ApplyJSONEvent method decodes and applies.
+var esgenAuditEvents = [...]reflect.Type{reflect.TypeFor[Plain]()}
+
+// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and
+// applies it with the Ledger Replay method of t (eventsourcing.JSONEventApplier).
+func (a *Ledger) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {
+	switch t {
+	case esgenLedgerEvents[0]:
+		var e Plain
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayPlain(e)
+		return true, nil
+	case esgenLedgerEvents[1]:
+		var e Kinds
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayKinds(e)
+		return true, nil
+	case esgenLedgerEvents[2]:
+		var e OmitAll
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayOmitAll(e)
+		return true, nil
+	case esgenLedgerEvents[3]:
+		var e Mixed
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayMixed(e)
+		return true, nil
+	case esgenLedgerEvents[4]:
+		var e Tagged
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayTagged(e)
+		return true, nil
+	case esgenLedgerEvents[5]:
+		var e Nothing
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayNothing(e)
+		return true, nil
+	case esgenLedgerEvents[6]:
+		var e OnlyHidden
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayOnlyHidden(e)
+		return true, nil
+	case esgenLedgerEvents[7]:
+		var e Pointed
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayPointed(&e)
+		return true, nil
+	}
+	return false, nil
+}
+
+// esgenLedgerEvents are the event types the Ledger ApplyJSONEvent method decodes and applies.
+var esgenLedgerEvents = [...]reflect.Type{reflect.TypeFor[Plain](), reflect.TypeFor[Kinds](), reflect.TypeFor[OmitAll](), reflect.TypeFor[Mixed](), reflect.TypeFor[Tagged](), reflect.TypeFor[Nothing](), reflect.TypeFor[OnlyHidden](), reflect.TypeFor[Pointed]()}
 
 // AppendJSON appends to dst the bytes json.Marshal returns for e
 // (eventsourcing.JSONAppender).

@@ -5,6 +5,7 @@ package ours
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 
 	eventsourcing "github.com/aggregatekit/eventsourcing"
@@ -42,6 +43,31 @@ func (a *GenAccount) DispatchCommand(ctx context.Context, cmd any) ([]eventsourc
 	}
 	return nil, eventsourcing.ErrNoHandler
 }
+
+// ApplyJSONEvent decodes data as an event of type t with its DecodeJSON method and
+// applies it with the GenAccount Replay method of t (eventsourcing.JSONEventApplier).
+func (a *GenAccount) ApplyJSONEvent(t reflect.Type, data []byte) (bool, error) {
+	switch t {
+	case esgenGenAccountEvents[0]:
+		var e Deposited
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayDeposited(e)
+		return true, nil
+	case esgenGenAccountEvents[1]:
+		var e Withdrawn
+		if err := e.DecodeJSON(data); err != nil {
+			return true, err
+		}
+		a.ReplayWithdrawn(e)
+		return true, nil
+	}
+	return false, nil
+}
+
+// esgenGenAccountEvents are the event types the GenAccount ApplyJSONEvent method decodes and applies.
+var esgenGenAccountEvents = [...]reflect.Type{reflect.TypeFor[Deposited](), reflect.TypeFor[Withdrawn]()}
 
 // AppendJSON appends to dst the bytes json.Marshal returns for e
 // (eventsourcing.JSONAppender).
