@@ -39,6 +39,12 @@
 // comment at the end of the file. Next to each AppendJSON a declaration
 // restates the struct type, so that a change to its fields or tags fails to
 // compile until esgen is rerun, instead of leaving out a field.
+//
+// For an aggregate some of whose events get DecodeJSON, it writes
+// ApplyJSONEvent (eventsourcing.JSONEventApplier) too: a type switch that
+// decodes such an event into a local value with its DecodeJSON and calls
+// the Replay method, which a load through JSONCodec uses instead of making
+// the value by reflection.
 package main
 
 import (
