@@ -66,6 +66,29 @@ func (t *DoubleTally) ApplyJSONEvent(reflect.Type, []byte) (bool, error) {
 // for.
 type otherCodec struct{ es.JSONCodec }
 
+// bindTally returns a Tally for key over store, bound through a registry
+// of Counted with codec (nil: JSONCodec).
+func bindTally(t *testing.T, store es.EventStore, codec es.Codec, key string) *Tally {
+	t.Helper()
+	var opts []es.RegistryOption
+	if codec != nil {
+		opts = append(opts, es.WithCodec(codec))
+	}
+	reg := es.NewStandardEventRegistry("tally", opts...)
+	if err := reg.RegisterEvent(Counted{}); err != nil {
+		t.Fatal(err)
+	}
+	kind, err := es.NewKind[*Tally](reg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Tally{}
+	if err := kind.Bind(a, key); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func TestJSONEventApplier(t *testing.T) {
 	ctx := context.Background()
 	backend := memory.NewBackend()
@@ -76,22 +99,7 @@ func TestJSONEventApplier(t *testing.T) {
 	}
 	load := func(t *testing.T, codec es.Codec, setup func(*Tally)) *Tally {
 		t.Helper()
-		var opts []es.RegistryOption
-		if codec != nil {
-			opts = append(opts, es.WithCodec(codec))
-		}
-		reg := es.NewStandardEventRegistry("tally", opts...)
-		if err := reg.RegisterEvent(Counted{}); err != nil {
-			t.Fatal(err)
-		}
-		kind, err := es.NewKind[*Tally](reg, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := &Tally{}
-		if err := kind.Bind(a, "k"); err != nil {
-			t.Fatal(err)
-		}
+		a := bindTally(t, store, codec, "k")
 		if setup != nil {
 			setup(a)
 		}
@@ -136,23 +144,8 @@ func TestJSONEventApplier(t *testing.T) {
 		rawAppend(t, backend, bad, 1, "Counted", `{"N":"two"}`)
 		var errs []string
 		for _, codec := range []es.Codec{nil, otherCodec{}} {
-			var opts []es.RegistryOption
-			if codec != nil {
-				opts = append(opts, es.WithCodec(codec))
-			}
-			reg := es.NewStandardEventRegistry("tally", opts...)
-			if err := reg.RegisterEvent(Counted{}); err != nil {
-				t.Fatal(err)
-			}
-			kind, err := es.NewKind[*Tally](reg, store)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := &Tally{}
-			if err := kind.Bind(a, "bad"); err != nil {
-				t.Fatal(err)
-			}
-			err = a.Refresh(ctx)
+			a := bindTally(t, store, codec, "bad")
+			err := a.Refresh(ctx)
 			var re *es.RecordError
 			if !errors.Is(err, es.ErrCorruptStream) || !errors.As(err, &re) || re.Sequence != 2 || re.Type != "Counted" {
 				t.Fatalf("got %v, want a *RecordError at sequence 2", err)

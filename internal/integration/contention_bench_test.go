@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"iter"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,25 +11,6 @@ import (
 	es "github.com/aggregatekit/eventsourcing"
 	"github.com/aggregatekit/eventsourcing/internal/probe"
 )
-
-// countingBackend counts the records its loads yield.
-type countingBackend struct {
-	es.Backend
-	loaded atomic.Int64
-}
-
-func (c *countingBackend) Load(ctx context.Context, s es.StreamID, after int64) iter.Seq2[es.Record, error] {
-	return func(yield func(es.Record, error) bool) {
-		for r, err := range c.Backend.Load(ctx, s, after) {
-			if err == nil {
-				c.loaded.Add(1)
-			}
-			if !yield(r, err) {
-				return
-			}
-		}
-	}
-}
 
 // BenchmarkContention has 16 writers race on one aggregate of each database
 // store until they have committed 160, 480 or 960 commands between them, and
@@ -52,7 +32,7 @@ func BenchmarkContention(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/commands=%d", db.name, total), func(b *testing.B) {
 				var perCommand, elapsed, attempts float64
 				for b.Loop() {
-					counting := &countingBackend{Backend: es.BackendOf(db.open(b))}
+					counting := &probe.CountingBackend{Backend: es.BackendOf(db.open(b))}
 					store := es.NewStore(counting)
 					key := unique("contention")
 					var done, tries atomic.Int64
@@ -78,7 +58,7 @@ func BenchmarkContention(b *testing.B) {
 					}
 					wg.Wait()
 					elapsed = time.Since(start).Seconds()
-					perCommand = float64(counting.loaded.Load()) / float64(total)
+					perCommand = float64(counting.Loaded()) / float64(total)
 					attempts = float64(tries.Load()) / float64(total)
 				}
 				b.ReportMetric(perCommand, "events-loaded/cmd")

@@ -21,28 +21,6 @@ import (
 	"github.com/aggregatekit/eventsourcing/storetest"
 )
 
-// countingBackend counts the records its Load yields.
-type countingBackend struct {
-	es.Backend
-	loaded atomic.Int64
-}
-
-func (c *countingBackend) Load(ctx context.Context, s es.StreamID, after int64) iter.Seq2[es.Record, error] {
-	return func(yield func(es.Record, error) bool) {
-		for rec, err := range c.Backend.Load(ctx, s, after) {
-			if err == nil {
-				c.loaded.Add(1)
-			}
-			if !yield(rec, err) {
-				return
-			}
-		}
-	}
-}
-
-// takeLoaded returns the count so far and resets it.
-func (c *countingBackend) takeLoaded() int64 { return c.loaded.Swap(0) }
-
 // faultySnapshots wraps a memory snapshot store with injectable faults.
 type faultySnapshots struct {
 	*memory.SnapshotStore
@@ -126,7 +104,7 @@ func (r *reports) expectNone(t *testing.T) {
 
 // rig is a snapshot stack over a counting memory backend.
 type rig struct {
-	backend *countingBackend
+	backend *probe.CountingBackend
 	snaps   *faultySnapshots
 	rep     *reports
 	store   es.EventStore
@@ -136,7 +114,7 @@ type rig struct {
 func newRig(t *testing.T, policy snapshot.Policy, opts ...snapshot.Option) *rig {
 	t.Helper()
 	r := &rig{
-		backend: &countingBackend{Backend: memory.NewBackend()},
+		backend: &probe.CountingBackend{Backend: memory.NewBackend()},
 		snaps:   &faultySnapshots{SnapshotStore: memory.NewSnapshotStore()},
 		rep:     &reports{},
 		reg:     probe.NewRegistry(),
@@ -165,12 +143,12 @@ func (r *rig) probe(t *testing.T, key string) *probe.Probe {
 // yielded to load it.
 func (r *rig) loaded(t *testing.T, key string) (*probe.Probe, int64) {
 	t.Helper()
-	r.backend.takeLoaded()
+	r.backend.TakeLoaded()
 	p := r.probe(t, key)
 	if err := p.Refresh(ctx); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	return p, r.backend.takeLoaded()
+	return p, r.backend.TakeLoaded()
 }
 
 func (r *rig) add(t *testing.T, key string, sizes ...int) {
@@ -402,7 +380,7 @@ func TestRestoreThenTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProbe(t, mid, want)
-	if n := r.backend.takeLoaded(); n != 6 {
+	if n := r.backend.TakeLoaded(); n != 6 {
 		t.Fatalf("loaded %d records, want 6", n)
 	}
 	// 25 -> 28 crosses no multiple of 10: the snapshot stays at 20, older
@@ -410,11 +388,11 @@ func TestRestoreThenTail(t *testing.T) {
 	if err := p.Handle(ctx, probe.Add{Batch: "v", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
-	r.backend.takeLoaded()
+	r.backend.TakeLoaded()
 	if err := mid.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.backend.takeLoaded(); n != 3 {
+	if n := r.backend.TakeLoaded(); n != 3 {
 		t.Fatalf("incremental refresh loaded %d records, want 3", n)
 	}
 	checkProbe(t, mid, want+",v-0,v-1,v-2")
@@ -506,7 +484,7 @@ func newWallet(t *testing.T, key string, reg es.EventRegistry, store es.EventSto
 }
 
 func TestUnexportedStateAndVersion(t *testing.T) {
-	backend := &countingBackend{Backend: memory.NewBackend()}
+	backend := &probe.CountingBackend{Backend: memory.NewBackend()}
 	snaps := memory.NewSnapshotStore()
 	mw, err := snapshot.New(snaps, snapshot.EveryN(2))
 	if err != nil {
@@ -527,12 +505,12 @@ func TestUnexportedStateAndVersion(t *testing.T) {
 	if err != nil || snap.Sequence != 4 || snap.Version != 2 {
 		t.Fatalf("snapshot %d v%d, err %v; want sequence 4, version 2", snap.Sequence, snap.Version, err)
 	}
-	backend.takeLoaded()
+	backend.TakeLoaded()
 	got := newWallet(t, "w1", reg, store)
 	if err := got.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := backend.takeLoaded(); n != 1 {
+	if n := backend.TakeLoaded(); n != 1 {
 		t.Fatalf("loaded %d records, want 1", n)
 	}
 	if got.balance != 1<<53+10 || len(got.history) != 4 || got.history["r0"] != 1<<53+1 {
@@ -696,12 +674,12 @@ func TestLoadedAggregateSkipsLookup(t *testing.T) {
 		r.snaps.gets.Store(0)
 		r.add(t, "s", 4, 4, 4) // a snapshot at 10 by another instance
 		gets := r.snaps.gets.Load()
-		r.backend.takeLoaded()
+		r.backend.TakeLoaded()
 		if err := held.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
 		checkProbe(t, held, wantIDs("s", 2)+","+wantIDs("s", 4, 4, 4))
-		n := r.backend.takeLoaded()
+		n := r.backend.TakeLoaded()
 		gets = r.snaps.gets.Load() - gets
 		switch {
 		case !lookup && (gets != 0 || n != 12):
@@ -805,7 +783,7 @@ func TestSnapshotAheadOfStream(t *testing.T) {
 	stream := es.StreamID{AggregateType: "Probe", Key: "h"}
 	// The event store loses the stream (an in-memory store restarted, say);
 	// the snapshot store keeps the snapshot.
-	r.backend = &countingBackend{Backend: memory.NewBackend()}
+	r.backend = &probe.CountingBackend{Backend: memory.NewBackend()}
 	mw, _ := snapshot.New(r.snaps, snapshot.EveryN(3), snapshot.WithErrorHandler(r.rep.handle), snapshot.WithLoadedLookup(true))
 	r.store = es.Wrap(es.NewStore(r.backend), mw)
 
